@@ -1,0 +1,1 @@
+"""Public self-checks for Notebook 3 (pretrained MAE and DINOv2)."""

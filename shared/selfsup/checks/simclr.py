@@ -1,0 +1,1 @@
+"""Public self-checks for Notebook 2 (SimCLR)."""

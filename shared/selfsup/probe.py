@@ -1,0 +1,129 @@
+"""Evaluating a frozen representation: feature extraction and the linear probe.
+
+The linear probe is multinomial logistic regression on standardised features, fitted by
+full-batch L-BFGS in torch, so it runs on the GPU when there is one. Its objective is
+scikit-learn's ``LogisticRegression(C=1.0)`` (cross-entropy summed over samples plus
+``||W||^2 / 2C``), divided by ``N`` for numerical comfort, so results agree with the usual
+scikit-learn probe.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import runtime
+from .data import DeviceLoader, ImageTensorDataset
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, data: ImageTensorDataset | Iterable, device: torch.device,
+                     batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Representations of every image, computed in eval mode without gradients.
+
+    The model's train/eval state is restored afterwards, and eval mode means BatchNorm uses
+    (and never updates) its running statistics, so extracting features has no side effect.
+
+    Args:
+        model: maps ``[B, 3, H, W]`` images to ``[B, D]`` features.
+        data: an :class:`~selfsup.data.ImageTensorDataset` or any iterable of ``(x, y)`` batches.
+        device: where to run the model.
+        batch_size: images per forward pass (for a dataset).
+
+    Returns:
+        ``(features, labels)``: float32 ``[N, D]`` and int64 ``[N]``, on the CPU.
+    """
+    if isinstance(data, ImageTensorDataset):
+        data = DeviceLoader(data.to(device), batch_size)
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    feats, labels = [], []
+    try:
+        for x, y in data:
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                h = model(x.to(device, non_blocking=True))
+            feats.append(h.float().cpu())
+            labels.append(torch.as_tensor(y).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(feats), torch.cat(labels).long()
+
+
+def standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero mean, unit variance per feature, with statistics from the training features only."""
+    mean = train.mean(0, keepdim=True)
+    std = train.std(0, keepdim=True).clamp_min(1e-6)
+    return (train - mean) / std, (test - mean) / std
+
+
+def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, num_classes: int, C: float = 1.0,
+                            max_iter: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression with an L2 penalty, fitted by L-BFGS.
+
+    Minimises ``mean(CE(xW + b, y)) + ||W||^2 / (2 C N)``: scikit-learn's objective divided
+    by ``N``.
+
+    Args:
+        x: features ``[N, D]`` (standardise them first).
+        y: labels ``[N]`` in ``[0, num_classes)``.
+        num_classes: number of classes.
+        C: inverse regularisation strength, as in scikit-learn.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        ``(W, b)``: ``[D, num_classes]`` and ``[num_classes]``.
+    """
+    n, d = x.shape
+    weight = torch.zeros(d, num_classes, device=x.device, requires_grad=True)
+    bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
+                                  tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+    penalty = 1.0 / (2.0 * C * n)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, y) + penalty * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
+def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+                 test_labels: torch.Tensor, device: torch.device | None = None, C: float = 1.0,
+                 max_iter: int = 500) -> float:
+    """Test accuracy of a linear classifier trained on frozen, standardised features.
+
+    Args:
+        train_feats: ``[N, D]``.
+        train_labels: ``[N]``.
+        test_feats: ``[M, D]``.
+        test_labels: ``[M]``.
+        device: where to fit (the GPU if there is one, by default).
+        C: inverse L2 strength, as in scikit-learn's ``LogisticRegression``.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        Accuracy on the test features, in [0, 1].
+    """
+    device = device or runtime.get_device()
+    xtr, xte = standardize(train_feats.float().to(device), test_feats.float().to(device))
+    ytr, yte = train_labels.long().to(device), test_labels.long().to(device)
+    num_classes = int(max(ytr.max(), yte.max())) + 1
+    with torch.enable_grad():
+        weight, bias = fit_logistic_regression(xtr, ytr, num_classes, C=C, max_iter=max_iter)
+    pred = (xte @ weight + bias).argmax(1)
+    return (pred == yte).float().mean().item()
+
+
+def evaluate_backbone(backbone: nn.Module, train_data: ImageTensorDataset, test_data: ImageTensorDataset,
+                      device: torch.device) -> float:
+    """Linear-probe accuracy of a backbone: extract features of both splits, then probe."""
+    xtr, ytr = extract_features(backbone, train_data, device)
+    xte, yte = extract_features(backbone, test_data, device)
+    return linear_probe(xtr, ytr, xte, yte, device)

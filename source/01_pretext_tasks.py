@@ -1,0 +1,507 @@
+# %% [markdown]
+# # Notebook 1 - Pretext tasks for self-supervised learning
+#
+# Labels are expensive; images are not. *Self-supervised learning* (SSL) invents a task whose
+# labels come for free from the image itself - a **pretext task** - and hopes that a network
+# which solves it has learned features that are useful for the tasks we care about.
+#
+# In this notebook you implement three classic pretext tasks on CIFAR-10 and measure how good
+# their features are:
+#
+# | pretext task | paper | the network must predict |
+# |---|---|---|
+# | Rotation | Gidaris, Singh & Komodakis, *Unsupervised Representation Learning by Predicting Image Rotations*, ICLR 2018 | by how much (0, 90, 180, 270 degrees) an image was rotated |
+# | Jigsaw | Noroozi & Favaro, *Unsupervised Learning of Visual Representations by Solving Jigsaw Puzzles*, ECCV 2016 | which permutation shuffled the image's tiles |
+# | Colorization | Zhang, Isola & Efros, *Colorful Image Colorization*, ECCV 2016 | the colours of a grayscale image |
+#
+# **Learning goals.** After this notebook you can
+# 1. turn an unlabeled dataset into a labeled pretext dataset (three times);
+# 2. evaluate a representation with a **linear probe** and a **t-SNE** plot;
+# 3. explain why some pretext tasks give better features than others, with evidence from your run.
+#
+# Every method uses the same backbone, `SmallConvNet` (3 conv blocks, a 256-d output, 618,240
+# parameters), so differences come from the task and not the architecture. We bracket the
+# pretext tasks with two baselines: a **randomly initialised** backbone (the floor) and a
+# **supervised** backbone trained with labels (the ceiling).
+#
+# **Running time.** On a Colab T4 GPU the whole notebook takes about 15 minutes. Use
+# *Runtime > Change runtime type > T4 GPU*. When the autograder runs it, the notebook switches to
+# *grading mode*: a few hundred synthetic images, one epoch, CPU only - so numbers printed
+# there mean nothing; only the checks count.
+
+# %% [markdown]
+# ## Setup
+#
+# The constants below are the only knobs. `runtime.setting(name, full=..., grading=...)` picks the
+# value for the current mode (you can override any of them with an environment variable
+# `SELFSUP_<NAME>`).
+
+# %%
+import itertools
+import random
+
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from selfsup import augment, checks, data, models, probe, runtime, train, viz
+
+NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
+BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=100)
+LR = runtime.setting("LR", full=2e-3, grading=2e-3)
+TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=200)
+# Pretext datasets are built one image at a time in worker processes (Colab has 2 CPU cores).
+NUM_WORKERS = runtime.setting("NUM_WORKERS", full=2, grading=0)
+
+results = {}        # method -> linear-probe test accuracy, filled as the notebook runs
+pretext_scores = {}  # method -> accuracy (or loss) on the pretext task itself
+embeddings = {}     # method -> (features, labels) of test images, for the t-SNE plots
+
+# %% [markdown]
+# ## Part 0 - Data
+#
+# We load CIFAR-10 twice over: once on the CPU, for the pretext datasets you write (a
+# `DataLoader` batches them in worker processes), and once on `DEVICE`, where the whole split
+# sits in GPU memory as one uint8 tensor and `data.DeviceLoader` cuts batches by index. The
+# second path is what keeps a GPU busy for the supervised model and for feature extraction:
+# no per-image Python runs at all.
+#
+# Each item of `train_set` is `(x, y)`: a normalised float tensor `[3, 32, 32]` and the class index.
+
+# %%
+train_set = data.load_cifar10(train=True)
+test_set = data.load_cifar10(train=False)
+train_gpu, test_gpu = train_set.to(DEVICE), test_set.to(DEVICE)
+print(f"train: {len(train_set)} images, test: {len(test_set)} images")
+
+x, y = train_set[0]
+print("one item:", tuple(x.shape), x.dtype, "label", y, f"({data.CLASSES[y]})")
+viz.show_images([train_set[i][0] for i in range(16)], [data.CLASSES[train_set[i][1]] for i in range(16)])
+
+# %% [markdown]
+# Every method is evaluated the same way, by two functions of the helper package:
+#
+# * `probe.extract_features(backbone, dataset, DEVICE)` runs the frozen backbone in eval mode
+#   (BatchNorm uses its running statistics and is not updated) and returns `[N, 256]` features.
+# * `probe.linear_probe(...)` standardises the features and fits a multinomial logistic
+#   regression on the training features; it returns accuracy on the test features.
+#
+# A linear probe asks: *is the class information linearly readable from the representation?*
+
+# %%
+def evaluate(name, backbone):
+    """Linear-probe accuracy of a backbone; keeps test features for the t-SNE plots."""
+    train_feats, train_labels = probe.extract_features(backbone, train_gpu, DEVICE)
+    test_feats, test_labels = probe.extract_features(backbone, test_gpu, DEVICE)
+    results[name] = probe.linear_probe(train_feats, train_labels, test_feats, test_labels, DEVICE)
+    keep = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(0))[:TSNE_POINTS]
+    embeddings[name] = (test_feats[keep], test_labels[keep])
+    print(f"{name}: linear-probe accuracy {100 * results[name]:.1f}%")
+
+
+def classification_step(model, batch):
+    """Cross-entropy of a classifier on an (inputs, targets) batch: used by every classification task."""
+    x, y = batch
+    return F.cross_entropy(model(x), y)
+
+
+def pretext_loader(dataset, shuffle):
+    """A DataLoader over a pretext dataset (built one image at a time on the CPU)."""
+    return DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=shuffle, drop_last=shuffle,
+                      num_workers=NUM_WORKERS, pin_memory=DEVICE.type == "cuda",
+                      persistent_workers=NUM_WORKERS > 0)
+
+
+# %% [markdown]
+# ## Part 1 - Baselines
+#
+# ### 1.1 Random initialisation (the floor)
+#
+# How good are features from a network that has learned nothing? Better than chance (10%), as you
+# will see: random convolutions followed by ReLU and pooling already compute a rich set of local
+# colour and edge statistics, and a linear classifier on 256 of them goes a long way.
+
+# %%
+runtime.seed_everything(SEED)
+random_backbone = models.SmallConvNet()
+print(f"SmallConvNet: {models.count_parameters(random_backbone):,} parameters")
+evaluate("random init", random_backbone)
+
+# %% [markdown]
+# ### 1.2 Supervised training (the ceiling)
+#
+# The same backbone plus a linear head, trained with labels for `NUM_EPOCHS` epochs. Batches come
+# from the GPU-resident loader and are augmented on the GPU with a random crop and a horizontal
+# flip drawn independently for every image (`augment.crop_and_flip`). We then throw the head
+# away and probe the backbone exactly like the others.
+
+# %%
+def supervised_step(model, batch):
+    x, y = batch
+    return F.cross_entropy(model(augment.crop_and_flip(x)), y)
+
+
+runtime.seed_everything(SEED)
+supervised = models.Classifier(models.SmallConvNet(), num_outputs=10)
+history = train.fit(supervised, data.DeviceLoader(train_gpu, BATCH_SIZE, shuffle=True, drop_last=True),
+                    supervised_step, NUM_EPOCHS, LR, DEVICE, desc="supervised")
+pretext_scores["supervised"] = train.accuracy(supervised, data.DeviceLoader(test_gpu, 512), DEVICE)
+print(f"trained in {history.seconds:.0f} s; classifier test accuracy {100 * pretext_scores['supervised']:.1f}%")
+evaluate("supervised", supervised.backbone)
+viz.loss_curves({"supervised": history.epoch_losses}, ylabel="cross-entropy")
+
+# %% [markdown]
+# ## Part 2 - Rotation prediction (Gidaris et al., 2018)
+#
+# Rotate every image by a random multiple of 90 degrees and ask the network which one it was.
+# To answer, it has to know what an upright car, bird or horse looks like - where the sky is,
+# which way heads point - so the labels that come for free force it to learn about objects.
+#
+# ### Exercise 1.1 - `RotationDataset` (3 pts)
+#
+# Wrap a base dataset so that item `i` is a rotated copy of base image `i` and its rotation label.
+# Use `torch.rot90(x, k, dims=(-2, -1))`, which rotates **counter-clockwise** by `k * 90` degrees.
+
+# %% solution="rotation_dataset"
+class RotationDataset(Dataset):
+    """Rotation pretext task: (image rotated by k * 90 degrees, k).
+
+    Args:
+        base: a dataset whose items are ``(x, y)``; ``x`` is a float tensor ``[3, H, W]`` and
+            ``y`` (the class label) is ignored.
+
+    Returns (per item):
+        ``(x_rot, label)``: ``x_rot`` float tensor ``[3, H, W]`` equal to
+        ``torch.rot90(x, label, dims=(-2, -1))``, and ``label`` an int drawn uniformly from
+        {0, 1, 2, 3} each time the item is read.
+
+    Hint:
+        ``random.randrange(4)`` draws the label; rotate by that same label.
+    """
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, index):
+        ### BEGIN SOLUTION
+        x, _ = self.base[index]
+        label = random.randrange(4)
+        return torch.rot90(x, label, dims=(-2, -1)), label
+        ### END SOLUTION
+
+
+# %% tests="test_rotation_dataset" points=3
+checks.pretext.check_rotation_dataset(RotationDataset)
+### BEGIN HIDDEN TESTS
+from autograder.checks import pretext as hidden_checks
+
+hidden_checks.check_rotation_dataset(RotationDataset)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Here are a few training images after your rotation, titled with their labels:
+
+# %%
+rotation_train = RotationDataset(train_set)
+samples = [rotation_train[i] for i in range(8)]
+viz.show_images([s[0] for s in samples], [f"k={s[1]} ({90 * s[1]} deg)" for s in samples])
+
+# %% [markdown]
+# Now train a backbone with a 4-way head on the rotation task, report how well it predicts
+# rotations of *test* images, and probe its features.
+
+# %%
+runtime.seed_everything(SEED)
+rotation_model = models.Classifier(models.SmallConvNet(), num_outputs=4)
+history = train.fit(rotation_model, pretext_loader(rotation_train, shuffle=True), classification_step,
+                    NUM_EPOCHS, LR, DEVICE, desc="rotation")
+pretext_scores["rotation"] = train.accuracy(rotation_model, pretext_loader(RotationDataset(test_set), False), DEVICE)
+print(f"trained in {history.seconds:.0f} s; rotation accuracy on test images {100 * pretext_scores['rotation']:.1f}% (chance 25%)")
+evaluate("rotation", rotation_model.backbone)
+
+# %% [markdown]
+# ## Part 3 - Jigsaw puzzles (Noroozi & Favaro, 2016)
+#
+# Cut the image into a 2x2 grid of tiles, shuffle them with one of the 4! = 24 permutations and
+# ask the network which permutation it was. The original paper uses 3x3 tiles of larger images,
+# a chosen subset of 100 permutations and a siamese network that embeds each tile separately; on
+# 32x32 images we keep the idea and shrink it: 2x2 tiles of 16x16 pixels, all 24 permutations,
+# and our usual backbone on the whole shuffled image.
+#
+# ### Exercise 1.2 - `JigsawDataset` (3 pts)
+#
+# Tiles are numbered row by row: **0 = top-left, 1 = top-right, 2 = bottom-left, 3 = bottom-right**.
+# For the permutation `perm = PERMUTATIONS[k]`, **output position `p` holds input tile `perm[p]`**
+# (a *gather*). For example `perm = (1, 0, 2, 3)` swaps the two top tiles.
+
+# %%
+PERMUTATIONS = list(itertools.permutations(range(4)))
+print(len(PERMUTATIONS), "permutations, e.g.", PERMUTATIONS[:3])
+
+
+# %% solution="jigsaw_dataset"
+class JigsawDataset(Dataset):
+    """2x2 jigsaw pretext task: (tiles shuffled by PERMUTATIONS[k], k).
+
+    Args:
+        base: a dataset whose items are ``(x, y)``; ``x`` is a float tensor ``[3, H, W]`` with
+            even ``H`` and ``W``; ``y`` is ignored.
+
+    Returns (per item):
+        ``(x_shuffled, perm_index)``: ``x_shuffled`` float tensor ``[3, H, W]`` whose tile at
+        position ``p`` is input tile ``PERMUTATIONS[perm_index][p]``, and ``perm_index`` an int
+        drawn uniformly from 0-23 each time the item is read.
+
+    Hint:
+        Cut ``x`` into a list of 4 tiles, reorder the list, then ``torch.cat`` the rows back.
+    """
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, index):
+        ### BEGIN SOLUTION
+        x, _ = self.base[index]
+        perm_index = random.randrange(len(PERMUTATIONS))
+        _, h, w = x.shape
+        tiles = [x[:, r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2] for r in (0, 1) for c in (0, 1)]
+        out = [tiles[i] for i in PERMUTATIONS[perm_index]]
+        top, bottom = torch.cat(out[:2], dim=2), torch.cat(out[2:], dim=2)
+        return torch.cat([top, bottom], dim=1), perm_index
+        ### END SOLUTION
+
+
+# %% tests="test_jigsaw_dataset" points=3
+checks.pretext.check_jigsaw_dataset(JigsawDataset)
+### BEGIN HIDDEN TESTS
+from autograder.checks import pretext as hidden_checks
+
+hidden_checks.check_jigsaw_dataset(JigsawDataset)
+### END HIDDEN TESTS
+
+# %%
+jigsaw_train = JigsawDataset(train_set)
+samples = [jigsaw_train[i] for i in range(8)]
+viz.show_images([s[0] for s in samples], [str(PERMUTATIONS[s[1]]) for s in samples])
+
+# %%
+runtime.seed_everything(SEED)
+jigsaw_model = models.Classifier(models.SmallConvNet(), num_outputs=len(PERMUTATIONS))
+history = train.fit(jigsaw_model, pretext_loader(jigsaw_train, shuffle=True), classification_step,
+                    NUM_EPOCHS, LR, DEVICE, desc="jigsaw")
+pretext_scores["jigsaw"] = train.accuracy(jigsaw_model, pretext_loader(JigsawDataset(test_set), False), DEVICE)
+print(f"trained in {history.seconds:.0f} s; permutation accuracy on test images {100 * pretext_scores['jigsaw']:.1f}% (chance 4.2%)")
+evaluate("jigsaw", jigsaw_model.backbone)
+
+# %% [markdown]
+# ## Part 4 - Colorization (Zhang et al., 2016)
+#
+# Give the network a grayscale image and ask for the colours. Zhang et al. predict a distribution
+# over quantised colours in Lab space with a class-rebalanced loss, because plain regression
+# averages the plausible colours of an object into brown-gray. We use the simple version - mean
+# squared error on RGB - and you will see exactly that averaging in the predictions.
+#
+# ### Exercise 1.3 - `ColorizationDataset` (2 pts)
+#
+# The input is the ITU-R BT.601 luma `0.299 R + 0.587 G + 0.114 B`, computed on pixel values (undo
+# the normalisation first with `data.denormalize`), repeated over 3 channels so the backbone's first
+# layer is unchanged, and normalised again with `data.normalize` - the same normalisation as the
+# colour target.
+
+# %% solution="colorization_dataset"
+class ColorizationDataset(Dataset):
+    """Colorization pretext task: (grayscale input, colour target).
+
+    Args:
+        base: a dataset whose items are ``(x, y)``; ``x`` is a normalised float tensor
+            ``[3, H, W]``; ``y`` is ignored.
+
+    Returns (per item):
+        ``(gray, color)``, both float tensors ``[3, H, W]``: ``color`` is ``x`` unchanged and
+        ``gray`` is ``normalize(luma repeated 3 times)``, where ``luma = 0.299 R + 0.587 G + 0.114 B``
+        of ``denormalize(x)``.
+
+    Hint:
+        ``data.denormalize(x)`` gives pixels in [0, 1]; ``.expand(3, -1, -1)`` repeats one channel.
+    """
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, index):
+        ### BEGIN SOLUTION
+        x, _ = self.base[index]
+        r, g, b = data.denormalize(x)
+        luma = 0.299 * r + 0.587 * g + 0.114 * b
+        gray = data.normalize(luma.expand(3, -1, -1))
+        return gray, x
+        ### END SOLUTION
+
+
+# %% tests="test_colorization_dataset" points=2
+checks.pretext.check_colorization_dataset(ColorizationDataset)
+### BEGIN HIDDEN TESTS
+from autograder.checks import pretext as hidden_checks
+
+hidden_checks.check_colorization_dataset(ColorizationDataset)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 1.4 - `ColorizationNet` (2 pts)
+#
+# The backbone squeezes an image into a 256-d vector; a small decoder must turn that vector back
+# into a `[3, 32, 32]` colour image. Targets are normalised pixels, so each channel `c` lies in
+# `[(0 - mean_c) / std_c, (1 - mean_c) / std_c]`. Make the output range match exactly: end with a
+# sigmoid (pixels in [0, 1]) and map it with `data.normalize`. Then every output is a valid colour
+# and the loss never asks for the impossible.
+
+# %% solution="colorization_net"
+class ColorizationNet(torch.nn.Module):
+    """Backbone + small decoder: grayscale image -> colour image.
+
+    Args:
+        backbone: maps ``[B, 3, 32, 32]`` to ``[B, 256]``; keep it as ``self.backbone`` and train
+            it through the decoder (no ``detach``).
+
+    Shape:
+        ``[B, 3, 32, 32]`` (normalised gray) -> ``[B, 3, 32, 32]`` (normalised colour), every
+        value inside the normalised pixel range of its channel.
+
+    Hint:
+        ``Linear(256, 128 * 4 * 4)``, reshape to ``[B, 128, 4, 4]``, then three
+        ``ConvTranspose2d(kernel_size=4, stride=2, padding=1)`` double the size to 32x32;
+        finish with ``data.normalize(torch.sigmoid(out))``.
+    """
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        ### BEGIN SOLUTION
+        self.fc = torch.nn.Linear(256, 128 * 4 * 4)
+        self.decoder = torch.nn.Sequential(
+            torch.nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), torch.nn.BatchNorm2d(64), torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(32, 3, 4, stride=2, padding=1),
+        )
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        h = self.fc(self.backbone(x)).view(-1, 128, 4, 4)
+        return data.normalize(torch.sigmoid(self.decoder(h)))
+        ### END SOLUTION
+
+
+# %% tests="test_colorization_net" points=2
+checks.pretext.check_colorization_net(ColorizationNet)
+### BEGIN HIDDEN TESTS
+from autograder.checks import pretext as hidden_checks
+
+hidden_checks.check_colorization_net(ColorizationNet)
+### END HIDDEN TESTS
+
+# %%
+def colorization_step(model, batch):
+    gray, color = batch
+    return F.mse_loss(model(gray), color)
+
+
+runtime.seed_everything(SEED)
+colorization_model = ColorizationNet(models.SmallConvNet())
+colorization_train = ColorizationDataset(train_set)
+history = train.fit(colorization_model, pretext_loader(colorization_train, shuffle=True), colorization_step,
+                    NUM_EPOCHS, LR, DEVICE, desc="colorization")
+colorization_model.eval()
+with torch.no_grad():
+    gray, color = next(iter(pretext_loader(ColorizationDataset(test_set), False)))
+    prediction = colorization_model(gray.to(DEVICE)).float().cpu()
+pretext_scores["colorization"] = F.mse_loss(prediction, color).item()
+print(f"trained in {history.seconds:.0f} s; test MSE {pretext_scores['colorization']:.3f} (normalised units)")
+viz.show_images(torch.cat([gray[:8], prediction[:8], color[:8]]), ["gray"] * 8 + ["predicted"] * 8 + ["true"] * 8)
+evaluate("colorization", colorization_model.backbone)
+
+# %% [markdown]
+# ## Part 5 - Comparison
+#
+# Everything below is computed from this run: the `results` dictionary was filled by `evaluate`.
+
+# %%
+viz.summary_table(results)
+viz.bar_chart(results, title="Linear probe on frozen SmallConvNet features (CIFAR-10 test)")
+print("pretext-task scores:", {k: round(v, 3) for k, v in pretext_scores.items()})
+
+# %% [markdown]
+# The t-SNE plots project the 256-d test features to 2-D. Clusters that follow the colours (the
+# true classes) mean the representation groups images by class without ever seeing a label.
+
+# %%
+viz.tsne_grid(embeddings)
+
+# %% [markdown]
+# ## Part 6 - Questions (written, graded by hand)
+#
+# Answer in a few sentences each, using the numbers and plots from **your** run.
+#
+# ### Question 1 (2 pts)
+# A randomly initialised backbone reaches far more than the 10% of chance under the linear probe.
+# Why? What does this say about how to read the other numbers in the table?
+
+# %% [markdown] answer="q_random_init" points=2
+# ### BEGIN SOLUTION
+# Random convolutions + ReLU + pooling already compute many local colour, texture and edge
+# statistics; a linear classifier over 256 of them (fitted on 50,000 labelled examples) can
+# separate classes that differ in colour and texture (ships and planes on blue, frogs on green).
+# So the random-init number is the real floor: a pretext task has only helped by the amount it
+# adds on top of it, not by its distance from 10%.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 2 (2 pts)
+# Rotation prediction usually gives the best features of the three pretext tasks here. What must a
+# network know about an image to tell its rotation, and for which CIFAR-10 classes or images is the
+# task ambiguous?
+
+# %% [markdown] answer="q_rotation" points=2
+# ### BEGIN SOLUTION
+# To tell "upright" from "upside down" the network must locate and recognise object parts that have
+# a canonical orientation (heads, legs, wheels on the ground, sky above), which is class-relevant
+# semantic information. The task is ambiguous for images without a canonical orientation: objects
+# seen from above, centred symmetric shapes, some frogs or ships on uniform backgrounds; there the
+# network can only guess from low-level cues such as lighting from above.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 3 (2 pts)
+# How could a network solve the 2x2 jigsaw without understanding objects at all? Name one such
+# shortcut and one way to remove it.
+
+# %% [markdown] answer="q_jigsaw" points=2
+# ### BEGIN SOLUTION
+# It can match low-level continuity across tile borders: edges, lines and colour gradients that must
+# continue from one tile into its neighbour, or chromatic aberration and vignetting that reveal a
+# tile's absolute position. Noroozi & Favaro leave a random gap between tiles and jitter each tile's
+# position and colour, so borders no longer line up and low-level statistics stop giving the answer.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 4 (2 pts)
+# Look at the predicted colours. Why does MSE regression produce desaturated, brownish images, and
+# what does that imply for the features the backbone needs to learn?
+
+# %% [markdown] answer="q_colorization" points=2
+# ### BEGIN SOLUTION
+# Under MSE the best prediction is the conditional mean of the plausible colours; when an object can
+# be red, blue or green the mean is gray-brown, so predictions are desaturated. The loss is then
+# dominated by easy, low-level regularities (sky is blue, grass is green, brightness of each pixel)
+# that need little object knowledge, so the backbone is not pushed to learn semantics; Zhang et al.
+# predict a distribution over colours with class rebalancing for this reason.
+# ### END SOLUTION
