@@ -21,7 +21,8 @@ import nbformat
 
 from . import course as course_mod
 from .nbgrader_config import nbgrader_config, put_venv_on_path
-from .source import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, cell_id, read_source, strip_block
+from .source import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, cell_id, graded_cells, read_source,
+                     strip_block)
 
 SETUP_TEMPLATE = '''\
 # Setup: run this cell first. (Written by the course build; the same in every notebook.)
@@ -36,6 +37,13 @@ from selfsup import runtime
 
 SEED = 0
 DEVICE = runtime.setup(SEED)  # seeds everything, prints mode and device'''
+
+SUBMIT_TEMPLATE = """\
+# Before you submit: check that every graded cell is here exactly once (Colab lets you delete or split
+# them by accident). On Colab this then downloads the notebook for you. (Written by the course build.)
+from selfsup import submission
+
+submission.check_notebook({name!r}, expected={expected!r})"""
 
 BADGE_TEMPLATE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
@@ -55,6 +63,11 @@ def prepare(name: str, course: course_mod.Course, source_dir: Path = course_mod.
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     nb.cells.insert(first_code, setup)
     nb.cells.insert(0, badge)
+    expected = [g.grade_id for g in graded_cells(nb)]
+    submit = nbformat.v4.new_code_cell(SUBMIT_TEMPLATE.format(name=name, expected=expected))
+    submit.metadata["nbgrader"] = {"grade": False, "grade_id": "submission_check", "locked": True,
+                                   "schema_version": 3, "solution": False, "task": False}
+    nb.cells.append(submit)
     taken: set[str] = set()
     for cell in nb.cells:
         cell.id = cell_id(cell, taken)
