@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir")
     p.set_defaults(run=_publish)
 
-    from . import grade_cli  # the grading commands register themselves
+    from . import grade_cli, results_cli  # these modules register their own subcommands
 
     grade_cli.register(sub)
+    results_cli.register(sub)
 
     args = parser.parse_args(argv)
     return args.run(args)
