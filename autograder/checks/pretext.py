@@ -8,6 +8,7 @@ import torch
 
 from selfsup.checks import pretext as public
 from selfsup.checks._core import as_int, calling, expect
+from selfsup.data import denormalize
 
 ToyImages = public.ToyImages
 
@@ -114,4 +115,8 @@ def check_colorization_net(ColorizationNet) -> None:
     expect(bool((span_lo < 0.25).all() and (span_hi < 0.25).all()), ex,
            "for large inputs the outputs never come close to the ends of the target range; the output activation "
            "does not cover it (tanh into [-1, 1]? a sigmoid left in [0, 1] while targets are normalised?).")
+    rgb = denormalize(torch.cat([y1, y2]))
+    expect(not (torch.allclose(rgb[:, 0], rgb[:, 1], atol=1e-5) and torch.allclose(rgb[:, 1], rgb[:, 2], atol=1e-5)), ex,
+           "the three output channels are identical in pixel space: the decoder predicts a single channel "
+           "(broadcast to 3 by data.normalize?); its last layer must output 3 channels.")
     expect(not torch.allclose(y1, y2), ex, "two different images give the same output: the decoder ignores its input.")

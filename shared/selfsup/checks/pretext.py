@@ -85,7 +85,7 @@ def check_rotation_dataset(RotationDataset, draws: int = 64) -> None:
     """Public check of Exercise 1.1: ``RotationDataset(base)[i] == (rot90(x, k), k)``."""
     ex = "RotationDataset"
     base = ToyImages()
-    seen = set()
+    seen, clockwise, wrong = set(), 0, 0
     for i, (x_rot, label) in _items(RotationDataset, ex, base, draws):
         x = base[i][0]
         x_rot = expect_tensor(x_rot, ex, "x_rot", x.shape)
@@ -94,11 +94,15 @@ def check_rotation_dataset(RotationDataset, draws: int = 64) -> None:
         expect(0 <= k <= 3, ex, f"label should be in {{0, 1, 2, 3}}, got {k}.")
         if not torch.allclose(x_rot, torch.rot90(x, k, dims=(-2, -1))):
             if torch.allclose(x_rot, torch.rot90(x, -k, dims=(-2, -1))):
-                expect(False, ex, f"label {k} but the image is rotated clockwise; use torch.rot90(x, k, dims=(-2, -1)), "
-                                  "which rotates counter-clockwise.")
-            expect(False, ex, f"x_rot is not x rotated by {k} x 90 degrees counter-clockwise. Did you draw the label "
-                              "separately from the rotation, or rotate by an arbitrary angle?")
+                clockwise += 1
+            else:
+                wrong += 1
         seen.add(k)
+    expect(not wrong, ex, f"in {wrong} of {draws} reads x_rot is not x rotated by label x 90 degrees "
+                          "counter-clockwise. Did you draw the label separately from the rotation, or rotate by an "
+                          "arbitrary angle?")
+    expect(not clockwise, ex, "the images are rotated clockwise; use torch.rot90(x, label, dims=(-2, -1)), which "
+                              "rotates counter-clockwise.")
     expect(len(seen) == 4, ex, f"in {draws} draws only rotations {sorted(seen)} appeared; draw k uniformly from 0-3.")
     passed(ex)
 
@@ -107,7 +111,7 @@ def check_jigsaw_dataset(JigsawDataset, draws: int = 96) -> None:
     """Public check of Exercise 1.2: output position p holds input patch PERMUTATIONS[k][p]."""
     ex = "JigsawDataset"
     base = ToyImages()
-    seen = set()
+    seen, scatter, wrong = set(), 0, []
     for i, (x_shuf, label) in _items(JigsawDataset, ex, base, draws):
         x = base[i][0]
         x_shuf = expect_tensor(x_shuf, ex, "x_shuffled", x.shape)
@@ -115,13 +119,19 @@ def check_jigsaw_dataset(JigsawDataset, draws: int = 96) -> None:
         expect(0 <= k < 24, ex, f"perm_index should be in 0-23, got {k}. Is it the class label?")
         perm = PERMUTATIONS[k]
         if not torch.allclose(x_shuf, jigsaw_reference(x, perm)):
-            inverse = [perm.index(p) for p in range(4)]
+            inverse = tuple(perm.index(p) for p in range(4))
             if torch.allclose(x_shuf, jigsaw_reference(x, inverse)):
-                expect(False, ex, f"for perm {perm} you put patch p at position perm[p] (a scatter); the output "
-                                  "position p must hold input patch perm[p] (a gather).")
-            expect(False, ex, f"x_shuffled does not match permutation {perm} (index {k}). Patches are numbered "
-                              "row by row: 0=top-left, 1=top-right, 2=bottom-left, 3=bottom-right.")
+                scatter += 1
+            else:
+                wrong.append((k, perm))
         seen.add(k)
+    if wrong:
+        k, perm = wrong[0]
+        expect(False, ex, f"in {len(wrong)} of {draws} reads x_shuffled does not match its permutation (e.g. index "
+                          f"{k}, {perm}). Tiles are numbered row by row: 0=top-left, 1=top-right, 2=bottom-left, "
+                          "3=bottom-right, and you must shuffle with the permutation whose index you return.")
+    expect(not scatter, ex, "you put tile p at position perm[p] (a scatter); output position p must hold input tile "
+                            "perm[p] (a gather).")
     expect(len(seen) >= 12, ex, f"only {len(seen)} of the 24 permutations appeared in {draws} draws; "
                                 "draw the permutation index uniformly.")
     passed(ex)

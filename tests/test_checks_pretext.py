@@ -1,0 +1,386 @@
+"""The Notebook 1 checks, tested both ways: correct variants pass, known-wrong variants fail with
+the message that names the mistake. Each wrong variant is a real mistake a student could make."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from torch import nn
+from torch.utils.data import Dataset
+
+from autograder.checks import pretext as strict
+from selfsup import data
+from selfsup.checks import CheckFailed
+from selfsup.checks import pretext as public
+from selfsup.checks.pretext import PERMUTATIONS
+
+
+class _Wrapper(Dataset):
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+
+def both(check_name, cls):
+    """Run the public, then the strict check (the strict one also runs the public one)."""
+    getattr(public, check_name)(cls)
+    getattr(strict, check_name)(cls)
+
+
+def rejects(check_name, cls, match):
+    with pytest.raises(CheckFailed, match=match):
+        getattr(strict, check_name)(cls)
+
+
+# --------------------------------------------------------------------------- rotation
+class RotationRandom(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(4)
+        return torch.rot90(x, k, dims=(-2, -1)), k
+
+
+class RotationTorchFlips(_Wrapper):
+    """k quarter turns via transpose + flip, label drawn with torch."""
+
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = int(torch.randint(0, 4, ()).item())
+        for _ in range(k):
+            x = x.transpose(-2, -1).flip(-2)
+        return x, torch.tensor(k)
+
+
+class RotationIndependentLabel(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        return torch.rot90(x, random.randrange(4), dims=(-2, -1)), random.randrange(4)
+
+
+class RotationClockwise(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(4)
+        return torch.rot90(x, -k, dims=(-2, -1)), k
+
+
+class RotationContinuous(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(4)
+        return TF.rotate(x, 90 * k + random.uniform(-15, 15)), k
+
+
+class RotationClassLabel(_Wrapper):
+    def __getitem__(self, i):
+        x, y = self.base[i]
+        return torch.rot90(x, y, dims=(-2, -1)), y
+
+
+class RotationFixedPerIndex(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = i % 4
+        return torch.rot90(x, k, dims=(-2, -1)), k
+
+
+class RotationNumpyOnly32(_Wrapper):
+    """Works on 32x32 only: rotates a numpy copy with a hard-coded size."""
+
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(4)
+        arr = np.rot90(x.numpy().reshape(3, 32, 32), k, axes=(1, 2)).copy()
+        return torch.from_numpy(arr), k
+
+
+class RotationNotImplemented(_Wrapper):
+    def __getitem__(self, i):
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("cls", [RotationRandom, RotationTorchFlips])
+def test_rotation_accepts_correct(cls):
+    both("check_rotation_dataset", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (RotationIndependentLabel, "drew the label separately|draw the label separately"),
+    (RotationClockwise, "clockwise"),
+    (RotationContinuous, "arbitrary angle"),
+    (RotationClassLabel, "class label"),
+    (RotationFixedPerIndex, "every read"),
+    (RotationNumpyOnly32, "raised|32x32"),
+    (RotationNotImplemented, "not filled in yet"),
+])
+def test_rotation_rejects_wrong(cls, match):
+    rejects("check_rotation_dataset", cls, match)
+
+
+# --------------------------------------------------------------------------- jigsaw
+def _tiles(x):
+    _, h, w = x.shape
+    return [x[:, r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2] for r in (0, 1) for c in (0, 1)]
+
+
+def _assemble(tiles):
+    return torch.cat([torch.cat(tiles[:2], dim=2), torch.cat(tiles[2:], dim=2)], dim=1)
+
+
+class JigsawGather(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(24)
+        tiles = _tiles(x)
+        return _assemble([tiles[j] for j in PERMUTATIONS[k]]), k
+
+
+class JigsawUnfold(_Wrapper):
+    """Tiles via reshape/permute and an index_select gather."""
+
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = int(torch.randint(0, 24, ()).item())
+        c, h, w = x.shape
+        tiles = x.reshape(c, 2, h // 2, 2, w // 2).permute(1, 3, 0, 2, 4).reshape(4, c, h // 2, w // 2)
+        out = tiles[torch.tensor(PERMUTATIONS[k])].reshape(2, 2, c, h // 2, w // 2)
+        return out.permute(2, 0, 3, 1, 4).reshape(c, h, w), k
+
+
+class JigsawScatter(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(24)
+        tiles, out = _tiles(x), [None] * 4
+        for p, j in enumerate(PERMUTATIONS[k]):
+            out[j] = tiles[p]
+        return _assemble(out), k
+
+
+class JigsawColumnMajor(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(24)
+        _, h, w = x.shape
+        tiles = [x[:, r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2] for c in (0, 1) for r in (0, 1)]
+        out = [tiles[j] for j in PERMUTATIONS[k]]
+        return torch.cat([torch.cat(out[:2], dim=1), torch.cat(out[2:], dim=1)], dim=2), k
+
+
+class JigsawClassLabel(_Wrapper):
+    def __getitem__(self, i):
+        x, y = self.base[i]
+        tiles = _tiles(x)
+        return _assemble([tiles[j] for j in PERMUTATIONS[y % 24]]), y
+
+
+class JigsawIndependentLabel(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        tiles = _tiles(x)
+        return _assemble([tiles[j] for j in PERMUTATIONS[random.randrange(24)]]), random.randrange(24)
+
+
+class JigsawHardcoded16(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(24)
+        tiles = [x[:, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] for r in (0, 1) for c in (0, 1)]
+        return _assemble([tiles[j] for j in PERMUTATIONS[k]]), k
+
+
+class JigsawFewPermutations(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        k = random.randrange(4)
+        tiles = _tiles(x)
+        return _assemble([tiles[j] for j in PERMUTATIONS[k]]), k
+
+
+@pytest.mark.parametrize("cls", [JigsawGather, JigsawUnfold])
+def test_jigsaw_accepts_correct(cls):
+    both("check_jigsaw_dataset", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (JigsawScatter, "scatter"),
+    (JigsawColumnMajor, "row by row"),
+    (JigsawClassLabel, "class label|uniform"),
+    (JigsawIndependentLabel, "does not match its permutation"),
+    (JigsawHardcoded16, "assuming 16x16|raised"),
+    (JigsawFewPermutations, "permutations appeared"),
+])
+def test_jigsaw_rejects_wrong(cls, match):
+    rejects("check_jigsaw_dataset", cls, match)
+
+
+# --------------------------------------------------------------------------- colorization dataset
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+class ColorLuma(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        r, g, b = data.denormalize(x)
+        return data.normalize((0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1)), x
+
+
+class ColorEinsum(_Wrapper):
+    """Luma by a tensor contraction; normalisation written out by hand."""
+
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        mean, std = torch.tensor(data.CIFAR_MEAN).view(3, 1, 1), torch.tensor(data.CIFAR_STD).view(3, 1, 1)
+        luma = torch.einsum("chw,c->hw", x * std + mean, LUMA)
+        return (luma.unsqueeze(0).repeat(3, 1, 1) - mean) / std, x.clone()
+
+
+class ColorLeak(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        return x.clone(), x
+
+
+class ColorMeanOfChannels(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        return data.normalize(data.denormalize(x).mean(0, keepdim=True).expand(3, -1, -1)), x
+
+
+class ColorNoDenormalize(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        r, g, b = x
+        return (0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1).contiguous(), x
+
+
+class ColorNotRenormalized(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        r, g, b = data.denormalize(x)
+        return (0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1).contiguous(), x
+
+
+class ColorOneChannel(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        r, g, b = data.denormalize(x)
+        return data.normalize((0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1))[:1], x
+
+
+class ColorTargetPixels(_Wrapper):
+    def __getitem__(self, i):
+        x, _ = self.base[i]
+        r, g, b = data.denormalize(x)
+        return data.normalize((0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1)), data.denormalize(x)
+
+
+@pytest.mark.parametrize("cls", [ColorLuma, ColorEinsum])
+def test_colorization_dataset_accepts_correct(cls):
+    both("check_colorization_dataset", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (ColorLeak, "must not contain the colour"),
+    (ColorMeanOfChannels, "average the channels"),
+    (ColorNoDenormalize, "channels of gray should be equal|undo"),
+    (ColorNotRenormalized, "channels of gray should be equal|redo"),
+    (ColorOneChannel, "shape"),
+    (ColorTargetPixels, "color should be the base image"),
+])
+def test_colorization_dataset_rejects_wrong(cls, match):
+    rejects("check_colorization_dataset", cls, match)
+
+
+# --------------------------------------------------------------------------- colorization net
+class _Decoder(nn.Module):
+    def __init__(self, backbone, activation="normalized_sigmoid", detach=False, channels=3, use_input=True):
+        super().__init__()
+        self.backbone, self.activation, self.detach, self.use_input = backbone, activation, detach, use_input
+        self.fc = nn.Linear(256, 64 * 4 * 4)
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(16, channels, 4, 2, 1),
+        )
+
+    def forward(self, x):
+        h = self.backbone(x)
+        if self.detach:
+            h = h.detach()
+        if not self.use_input:
+            h = torch.zeros_like(h)
+        out = self.up(self.fc(h).view(-1, 64, 4, 4))
+        if self.activation == "normalized_sigmoid":
+            return data.normalize(torch.sigmoid(out))
+        if self.activation == "range_sigmoid":
+            lo, hi = public.target_range(out.device)
+            return lo + (hi - lo) * torch.sigmoid(out)
+        if self.activation == "tanh":
+            return torch.tanh(out)
+        if self.activation == "sigmoid":
+            return torch.sigmoid(out)
+        return out
+
+
+class _Upsample(nn.Module):
+    """A second correct design: bilinear upsampling + convs, rescaled tanh covering the range."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.fc = nn.Linear(256, 32 * 8 * 8)
+        self.conv = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),
+                                  nn.Upsample(scale_factor=2), nn.Conv2d(16, 3, 3, padding=1))
+
+    def forward(self, x):
+        lo, hi = public.target_range(x.device)
+        out = self.conv(self.fc(self.backbone(x)).view(-1, 32, 8, 8))
+        return (lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(out)
+
+
+def _variant(**kw):
+    return lambda backbone: _Decoder(backbone, **kw)
+
+
+@pytest.mark.parametrize("factory", [_variant(), _variant(activation="range_sigmoid"), _Upsample])
+def test_colorization_net_accepts_correct(factory):
+    both("check_colorization_net", factory)
+
+
+class _Hidden(nn.Module):
+    """Keeps the backbone in a list, so its parameters are not registered."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.parts = [backbone]
+        self.head = _Decoder(nn.Identity())
+
+    def forward(self, x):
+        return self.head(self.parts[0](x))
+
+
+@pytest.mark.parametrize("factory, match", [
+    (_variant(activation="tanh"), "leave the normalised|never come close"),
+    (_variant(activation="sigmoid"), "never come close|leave the normalised"),
+    (_variant(activation="linear"), "leave the normalised"),
+    (_variant(detach=True), "no gradient reaches the backbone"),
+    (_variant(channels=1), "single channel|shape"),
+    (_variant(use_input=False), "no gradient|ignores its input"),
+    (_Hidden, "not among net.parameters"),
+])
+def test_colorization_net_rejects_wrong(factory, match):
+    rejects("check_colorization_net", factory, match)
+
+
+def test_checks_print_one_line_and_nothing_to_stderr(capsys):
+    both("check_rotation_dataset", RotationRandom)
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.count("all public checks passed") == 2
