@@ -1,0 +1,611 @@
+# %% [markdown]
+# # Notebook 2 - SimCLR: contrastive learning
+#
+# The pretext tasks of Notebook 1 invent a label and hope that predicting it teaches something
+# useful. **Contrastive learning** asks for the useful thing directly: two random *views* of the
+# same image (two crops, two colourings) should have similar representations, and views of
+# different images should not. Nothing in the loss mentions rotations, tiles or colours; the
+# augmentations alone say what the representation must ignore.
+#
+# We implement **SimCLR** (Chen, Kornblith, Norouzi & Hinton, *A Simple Framework for Contrastive
+# Learning of Visual Representations*, ICML 2020):
+#
+# 1. take a batch of N images and augment each one twice, giving 2N views;
+# 2. encode every view with the backbone (`h`, 256-d) and a small projection head (`z`, 128-d);
+# 3. for every view, the other view of the same image is its **positive**; the other 2N - 2 views
+#    in the batch are **negatives**. The **NT-Xent** loss is a softmax cross-entropy that picks the
+#    positive out of the 2N - 1 candidates by cosine similarity;
+# 4. after training, throw the head away and use `h`.
+#
+# **Learning goals.** After this notebook you can
+# 1. build an augmentation pipeline that runs on whole batches on the GPU, with an independent
+#    random draw per image;
+# 2. implement the NT-Xent loss so that it is exact, symmetric and numerically stable;
+# 3. read a contrastive representation: similarity matrices, positive/negative histograms, the
+#    ranking of positives, a linear probe and t-SNE;
+# 4. compare SimCLR with the pretext tasks of Notebook 1, with numbers from recorded runs.
+#
+# The backbone is the same `SmallConvNet` as in Notebook 1, so differences come from the method.
+#
+# **Running time.** On a Colab T4 GPU the whole notebook takes a few minutes; training is fast
+# because the data and the augmentations never leave the GPU. Use *Runtime > Change runtime type >
+# T4 GPU*. When the autograder runs it, the notebook switches to *grading mode*: a few hundred
+# synthetic images, one epoch, CPU only - so numbers printed there mean nothing; only the checks
+# count.
+
+# %% [markdown]
+# ## Setup
+#
+# The constants below are the only knobs. `runtime.setting(name, full=..., grading=...)` picks the
+# value for the current mode (you can override any of them with an environment variable
+# `SELFSUP_<NAME>`). The training recipe (learning rate, temperature, schedule) is explained in
+# Part 4.
+
+# %%
+import functools
+import math
+
+import kornia.augmentation as K
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from selfsup import checks, data, models, probe, runtime, train, viz
+
+NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
+BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=100)
+LR = runtime.setting("LR", full=3e-3, grading=3e-3)
+WEIGHT_DECAY = runtime.setting("WEIGHT_DECAY", full=5e-4, grading=5e-4)
+TEMPERATURE = runtime.setting("TEMPERATURE", full=0.2, grading=0.2)
+TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=200)
+# The bonus temperature ablation: a shorter run per temperature, on a subset in grading mode.
+ABLATION_EPOCHS = runtime.setting("ABLATION_EPOCHS", full=3, grading=1)
+ABLATION_IMAGES = runtime.setting("ABLATION_IMAGES", full=50000, grading=200)
+
+results = {}  # method -> linear-probe test accuracy, filled as the notebook runs
+
+# %% [markdown]
+# ## Part 0 - Data
+#
+# The whole split sits on `DEVICE` as one uint8 tensor, and `data.DeviceLoader` cuts batches by
+# index: no per-image Python runs during training. The seed version of this practical augmented
+# every image with PIL in a CPU `DataLoader`; on Colab's 2 CPU cores that alone takes 30-50 s per
+# epoch, while the GPU waits. Here the augmentations also run on the GPU, on whole batches.
+#
+# Batches are `(x, y)`: normalised float images `[B, 3, 32, 32]` and labels `[B]`. SimCLR never
+# looks at `y`; only the linear probe does.
+
+# %%
+train_set = data.load_cifar10(train=True)
+test_set = data.load_cifar10(train=False)
+train_gpu, test_gpu = train_set.to(DEVICE), test_set.to(DEVICE)
+print(f"train: {len(train_set)} images, test: {len(test_set)} images, kept on {DEVICE}")
+viz.show_images([train_set[i][0] for i in range(8)], [data.CLASSES[train_set[i][1]] for i in range(8)])
+
+# %% [markdown]
+# ## Part 1 - Two views of every image
+#
+# SimCLR's ablations (Section 3 of the paper) show that the choice of augmentations matters more
+# than anything else. Two of them carry most of the weight: **random resized crops** (the views see
+# different parts of the object at different scales) and **colour jitter** (without it, two crops
+# of one image can be matched by their colour histogram alone, a shortcut that teaches nothing).
+#
+# ### Exercise 2.1 - `simclr_augment` (3 pts)
+#
+# Build the augmentation with [`kornia.augmentation`](https://kornia.readthedocs.io/en/latest/augmentation.module.html),
+# imported as `K`. Its transforms work on batched tensors on any device and draw their random
+# parameters **per image**. (`torchvision.transforms.v2` applied to a batched tensor draws **one**
+# set of parameters for the whole batch: every image gets the same crop, which is useless here.)
+#
+# In this order:
+# 1. `K.RandomResizedCrop((32, 32), scale=(0.2, 1.0))`;
+# 2. `K.RandomHorizontalFlip()`;
+# 3. `K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)` (brightness, contrast, saturation, hue);
+# 4. `K.RandomGrayscale(p=0.2)`.
+#
+# Our images are **normalised** (`data.normalize`), but kornia's colour operations expect pixels in
+# [0, 1]: convert with `data.denormalize` before the transforms and back with `data.normalize` after.
+
+# %% solution="simclr_augment"
+def simclr_augment():
+    """Build SimCLR's augmentation for batches of normalised CIFAR images.
+
+    Returns:
+        A callable ``augment`` (an ``nn.Module`` or a function): ``augment(x)`` maps normalised
+        images ``x`` ``[B, 3, H, W]`` (any device) to a random view of each, normalised,
+        ``[B, 3, 32, 32]`` on the same device. Every call, and every image within a call, gets
+        its own random crop, flip, colour jitter and grayscale. ``x`` is not modified.
+
+    Hint:
+        Build ``ops = nn.Sequential(K.RandomResizedCrop(...), ...)`` once, then return
+        ``lambda x: data.normalize(ops(data.denormalize(x)))``.
+    """
+    ### BEGIN SOLUTION
+    ops = nn.Sequential(
+        K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
+        K.RandomHorizontalFlip(),
+        K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+        K.RandomGrayscale(p=0.2),
+    )
+
+    def augment(x):
+        return data.normalize(ops(data.denormalize(x).clamp(0, 1)))
+
+    return augment
+    ### END SOLUTION
+
+
+# %% tests="test_simclr_augment" points=3
+checks.simclr.check_simclr_augment(simclr_augment)
+### BEGIN HIDDEN TESTS
+from autograder.checks import simclr as hidden_checks
+
+hidden_checks.check_simclr_augment(simclr_augment)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2.2 - `two_views` (1 pt)
+#
+# Return two independently augmented views of a batch. Calling `augment` once on the doubled batch
+# `torch.cat([x, x])` and splitting the result is just as correct (the parameters are drawn per
+# image) and faster on a GPU, because every kornia operation then runs once instead of twice.
+
+# %% solution="two_views"
+def two_views(x, augment):
+    """Two random views of every image of a batch.
+
+    Args:
+        x: a batch of normalised images ``[B, 3, H, W]``.
+        augment: a random augmentation, ``augment(batch) -> views`` (per-image randomness).
+
+    Returns:
+        ``(view1, view2)``: two tensors, each an output of ``augment`` on ``x`` (``[B, 3, 32, 32]``
+        for ``simclr_augment``), drawn independently so that ``view1[i]`` and ``view2[i]`` are two
+        different views of image ``i``.
+
+    Hint:
+        ``augment(torch.cat([x, x])).chunk(2)``.
+    """
+    ### BEGIN SOLUTION
+    view1, view2 = augment(torch.cat([x, x])).chunk(2)
+    return view1, view2
+    ### END SOLUTION
+
+
+# %% tests="test_two_views" points=1
+checks.simclr.check_two_views(two_views)
+### BEGIN HIDDEN TESTS
+from autograder.checks import simclr as hidden_checks
+
+hidden_checks.check_two_views(two_views)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Here are eight test images (top row) and two views of each. Some views are tight crops, some are
+# mirrored, most have shifted colours and about one in five is gray. The network has to map both
+# views of a column close together.
+
+# %%
+augment = simclr_augment()
+x, _ = test_gpu.batch(torch.arange(8))
+view1, view2 = two_views(x, augment)
+viz.show_images(torch.cat([x, view1, view2]).cpu(), ["original"] * 8 + ["view 1"] * 8 + ["view 2"] * 8)
+
+# %% [markdown]
+# ## Part 2 - Backbone and projection head
+#
+# SimCLR computes the loss on `z = g(h)`, where `h = f(x)` is the backbone's representation and `g`
+# a small MLP, the **projection head**. The paper found that the linear probe on `h` is much better
+# than on `z`: the loss makes `z` invariant to the augmentations (colour, orientation, position),
+# and the head is where that information can be thrown away without the backbone losing it.
+#
+# ### Exercise 2.3 - `ProjectionHead` (2 pts)
+#
+# A 2-layer MLP, 256 -> 256 -> 128, with a ReLU in between (a BatchNorm1d before the ReLU is
+# allowed and usually helps). The output must **not** end with a ReLU: `z` has to be free to point
+# in any direction, or two unrelated images could never have a negative cosine similarity.
+
+# %% solution="projection_head"
+class ProjectionHead(nn.Module):
+    """SimCLR's projection head ``g``: Linear -> (BatchNorm1d) -> ReLU -> Linear.
+
+    Args:
+        in_dim: size of the representation ``h``.
+        hidden_dim: width of the hidden layer.
+        out_dim: size of the projection ``z``.
+
+    Shape:
+        ``[B, in_dim] -> [B, out_dim]``.
+
+    Hint:
+        ``nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))``.
+    """
+
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, out_dim),
+        )
+        ### END SOLUTION
+
+    def forward(self, h):
+        ### BEGIN SOLUTION
+        return self.net(h)
+        ### END SOLUTION
+
+
+# %% tests="test_projection_head" points=2
+checks.simclr.check_projection_head(ProjectionHead)
+### BEGIN HIDDEN TESTS
+from autograder.checks import simclr as hidden_checks
+
+hidden_checks.check_projection_head(ProjectionHead)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2.4 - `SimCLRModel` (2 pts)
+#
+# Put the two together. The forward pass returns both `h` (what we keep) and `z` (what the loss
+# sees). The loss on `z` must train the backbone, so no `detach` anywhere.
+
+# %% solution="simclr_model"
+class SimCLRModel(nn.Module):
+    """Backbone ``f`` and projection head ``g``; the head is discarded after training.
+
+    Args:
+        backbone: maps images ``[B, 3, H, W]`` to representations ``[B, 256]``; keep it as
+            ``self.backbone``.
+        head: maps ``[B, 256]`` to projections ``[B, 128]``; keep it as ``self.head``.
+
+    Shape:
+        ``x`` ``[B, 3, H, W]`` -> ``(h, z)`` with ``h = backbone(x)`` ``[B, 256]`` and
+        ``z = head(h)`` ``[B, 128]``.
+
+    Hint:
+        Compute ``h`` once and reuse it for ``z``.
+    """
+
+    def __init__(self, backbone, head):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.backbone = backbone
+        self.head = head
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        h = self.backbone(x)
+        return h, self.head(h)
+        ### END SOLUTION
+
+
+# %% tests="test_simclr_model" points=2
+checks.simclr.check_simclr_model(SimCLRModel)
+### BEGIN HIDDEN TESTS
+from autograder.checks import simclr as hidden_checks
+
+hidden_checks.check_simclr_model(SimCLRModel)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 3 - The NT-Xent loss
+#
+# Stack the projections of both views, `z = cat([z1, z2])` (`[2N, D]`), so that the positive of
+# row `i` is row `i + N` and the positive of row `i + N` is row `i`. With `s_ij` the cosine
+# similarity of rows `i` and `j` and temperature `t`, the loss of anchor `i` with positive `p(i)` is
+#
+# $$\ell_i = -\log \frac{\exp(s_{i,p(i)} / t)}{\sum_{k \ne i} \exp(s_{ik} / t)},$$
+#
+# a softmax cross-entropy over the 2N - 1 other rows (the anchor itself is excluded, not set to
+# zero), and NT-Xent is the **mean** of `l_i` over all 2N anchors. This is exactly
+# `F.cross_entropy` on the `[2N, 2N]` matrix of logits `s / t` whose diagonal is `-inf`, with
+# targets `p(i)`.
+#
+# Two numbers to check by hand (N = 4, t = 0.5): if all 2N embeddings are identical, every candidate
+# is equally likely and the loss is `log(2N - 1) = log 7 = 1.9459`; if `z1 = z2 =` one-hot rows,
+# the positive has cosine 1 and the negatives 0, and the loss is `log(1 + 6 exp(-2)) = 0.5944`.
+#
+# ### Exercise 2.5 - `nt_xent_loss` (4 pts)
+#
+# During training `fit` runs the model under mixed precision, so `z` arrives in float16: compute the
+# loss in float32 (`.float()`), or `exp(1 / 0.05)` alone would overflow float16. Create every new
+# tensor on the inputs' device (`device=z1.device`).
+
+# %% solution="nt_xent_loss"
+def nt_xent_loss(z1, z2, temperature):
+    """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
+
+    Args:
+        z1: projections of the first views, ``[N, D]`` (any float dtype, any device), N >= 1.
+        z2: projections of the second views, ``[N, D]``; ``z2[i]`` is the positive of ``z1[i]``.
+        temperature: ``t > 0``; the cosine similarities are divided by it.
+
+    Returns:
+        A scalar tensor (float32): the mean of the loss over the 2N anchors. It does not depend on
+        the norms of the rows of ``z1`` and ``z2`` (they are L2-normalised inside) and it is
+        symmetric: ``nt_xent_loss(z1, z2, t) == nt_xent_loss(z2, z1, t)``.
+
+    Hint:
+        ``F.normalize``, one matrix product, ``masked_fill`` of the diagonal with ``float("-inf")``,
+        then ``F.cross_entropy`` with targets ``[N, ..., 2N-1, 0, ..., N-1]``.
+    """
+    ### BEGIN SOLUTION
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    logits = z @ z.T / temperature
+    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
+    return F.cross_entropy(logits, targets)
+    ### END SOLUTION
+
+
+# %% tests="test_nt_xent_loss" points=4
+checks.simclr.check_nt_xent_loss(nt_xent_loss)
+### BEGIN HIDDEN TESTS
+from autograder.checks import simclr as hidden_checks
+
+hidden_checks.check_nt_xent_loss(nt_xent_loss)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 4 - Training
+#
+# One training step: two views of the batch (augmented in float32, outside mixed precision), one
+# forward pass of the 2N views through backbone and head, and the loss. `train.fit` does the rest
+# (AdamW, schedule, mixed precision on CUDA, progress bar), as in Notebook 1.
+#
+# **The recipe.** The budget is fixed: `NUM_EPOCHS = 10` epochs, batch 256 and the `SmallConvNet`
+# backbone. The seed version of this practical used Adam at a constant `3e-4` and temperature 0.3.
+# In a short run, what limits the probe is how far the optimiser gets, so we change:
+#
+# * **the schedule**: one-cycle (a short warm-up, then cosine decay to zero) with a peak learning
+#   rate of `3e-3`, ten times higher. The warm-up keeps the first steps, when BatchNorm statistics
+#   and the similarities are still random, from diverging; the decay lets the last epochs settle;
+# * **the temperature**: 0.2 instead of 0.3. A lower temperature sharpens the softmax, so the
+#   gradient concentrates on the hardest negatives in the batch, which matters when the batch only
+#   holds 510 of them. Too low and a few false negatives (same class, different image) dominate;
+#   the bonus ablation at the end lets you see this trade-off in your own run;
+# * **the crop scale**: crops of 20-100% of the image rather than the paper's 8-100% (made for
+#   224-pixel ImageNet images): a 32x32 image has little to spare;
+# * **a BatchNorm in the projection head**, as in SimCLR v2 and most CIFAR implementations.
+#
+# The course's goal for this recipe is a linear probe of 70% or more on CIFAR-10 within the
+# 10-epoch budget; the comparison table in Part 6 shows what your run reached.
+
+# %%
+def simclr_step(model, batch, temperature=TEMPERATURE):
+    """NT-Xent of a SimCLRModel on two views of an (images, labels) batch; the labels are unused."""
+    x, _ = batch
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        view1, view2 = two_views(x, augment)
+    _, z = model(torch.cat([view1, view2]))
+    z1, z2 = z.chunk(2)
+    return nt_xent_loss(z1, z2, temperature)
+
+
+def train_simclr(num_epochs, temperature, dataset, desc):
+    """A fresh SmallConvNet + ProjectionHead trained with SimCLR; returns (model, history)."""
+    runtime.seed_everything(SEED)
+    model = SimCLRModel(models.SmallConvNet(), ProjectionHead())
+    loader = data.DeviceLoader(dataset, BATCH_SIZE, shuffle=True, drop_last=True, seed=SEED)
+    step = functools.partial(simclr_step, temperature=temperature)
+    history = train.fit(model, loader, step, num_epochs, LR, DEVICE, weight_decay=WEIGHT_DECAY, desc=desc)
+    return model, history
+
+
+simclr, history = train_simclr(NUM_EPOCHS, TEMPERATURE, train_gpu, desc="SimCLR")
+print(f"trained {NUM_EPOCHS} epochs in {history.seconds:.1f} s ({history.seconds / NUM_EPOCHS:.1f} s per epoch); "
+      f"final loss {history.epoch_losses[-1]:.3f}; chance level log(2N - 1) = {math.log(2 * BATCH_SIZE - 1):.3f}")
+viz.loss_curves({"SimCLR": history.epoch_losses}, ylabel="NT-Xent")
+
+# %% [markdown]
+# The loss starts near `log(2N - 1)` (every candidate equally similar) and falls as the network
+# learns to pick the positive out of the batch. It never reaches zero: some negatives are other
+# images of the same kind, and the augmentations are strong enough to make some pairs genuinely hard.
+#
+# ## Part 5 - What did it learn?
+#
+# ### 5.1 Linear probe and t-SNE
+#
+# We probe the backbone output `h` exactly like in Notebook 1 and compare with a randomly
+# initialised backbone, computed here with the same seed and probe.
+
+# %%
+def evaluate(name, backbone):
+    """Linear-probe accuracy of a backbone; returns the test features for the t-SNE plot."""
+    train_feats, train_labels = probe.extract_features(backbone, train_gpu, DEVICE)
+    test_feats, test_labels = probe.extract_features(backbone, test_gpu, DEVICE)
+    results[name] = probe.linear_probe(train_feats, train_labels, test_feats, test_labels, DEVICE)
+    print(f"{name}: linear-probe accuracy {100 * results[name]:.1f}%")
+    return test_feats, test_labels
+
+
+runtime.seed_everything(SEED)
+random_model = SimCLRModel(models.SmallConvNet(), ProjectionHead()).to(DEVICE)
+evaluate("random init", random_model.backbone)
+test_feats, test_labels = evaluate("SimCLR", simclr.backbone)
+keep = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(0))[:TSNE_POINTS]
+viz.tsne_plot(test_feats[keep], test_labels[keep], "SimCLR features h (CIFAR-10 test)")
+
+# %% [markdown]
+# ### 5.2 Similarities of views
+#
+# Take 16 test images, two views each, and compute the 32 x 32 matrix of cosine similarities of
+# their projections `z`, ordered `[view 1 of images 0-15, view 2 of images 0-15]`. For a good
+# model, the two off-diagonal lines `(i, i + 16)` and `(i + 16, i)` - the positives - light up.
+# The random-init model is on the left for comparison.
+
+# %%
+@torch.no_grad()
+def view_similarities(model, x):
+    """Cosine similarities ``[2B, 2B]`` of the projections of two views of every image of ``x``."""
+    model.eval()
+    view1, view2 = two_views(x, augment)
+    _, z = model(torch.cat([view1, view2]))
+    z = F.normalize(z.float(), dim=1)
+    return (z @ z.T).cpu()
+
+
+runtime.seed_everything(SEED)
+x, _ = test_gpu.batch(torch.arange(16))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
+    image = ax.imshow(view_similarities(model, x), vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_title(f"{name}: cosine similarity of z")
+    ax.set_xlabel("view 1 | view 2")
+    ax.set_ylabel("view 1 | view 2")
+fig.colorbar(image, ax=axes, shrink=0.8)
+plt.show()
+
+# %% [markdown]
+# ### 5.3 Positives against negatives
+#
+# Over a larger batch of test images, the histogram of positive similarities (the two views of one
+# image) should move to the right of the negative similarities (views of different images). The
+# **ranking accuracy** asks, for each of the 2N views, whether its positive is the most similar of
+# the 2N - 1 other views: exactly the decision that NT-Xent trains. Chance is `1 / (2N - 1)`.
+
+# %%
+def positives_and_negatives(similarities):
+    """Split a ``[2N, 2N]`` similarity matrix into positive pairs ``[2N]`` and negative pairs."""
+    n2 = similarities.shape[0]
+    positive = (torch.arange(n2) + n2 // 2) % n2
+    is_positive = torch.zeros(n2, n2, dtype=torch.bool)
+    is_positive[torch.arange(n2), positive] = True
+    is_negative = ~is_positive & ~torch.eye(n2, dtype=torch.bool)
+    return similarities[is_positive], similarities[is_negative]
+
+
+def ranking_accuracy(similarities):
+    """Fraction of the 2N views whose positive is their most similar other view."""
+    n2 = similarities.shape[0]
+    others = similarities.clone().fill_diagonal_(float("-inf"))
+    return (others.argmax(1) == (torch.arange(n2) + n2 // 2) % n2).float().mean().item()
+
+
+runtime.seed_everything(SEED)
+n_pairs = min(512, len(test_gpu))
+x, _ = test_gpu.batch(torch.arange(n_pairs))
+ranking = {}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
+for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
+    similarities = view_similarities(model, x)
+    positives, negatives = positives_and_negatives(similarities)
+    ranking[name] = ranking_accuracy(similarities)
+    ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
+    ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
+    ax.set_title(f"{name}: ranking accuracy {100 * ranking[name]:.1f}%")
+    ax.set_xlabel("cosine similarity of z")
+axes[0].legend()
+fig.tight_layout()
+plt.show()
+print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2 * n_pairs - 1):.2f}%")
+
+# %% [markdown]
+# ## Part 6 - Comparison with Notebook 1
+#
+# The first column comes from this run. The second is the course's **recorded reference run** of
+# Notebook 1 (labelled with its date and hardware), loaded from the helper package rather than typed
+# in, so that the table never disagrees with a real run.
+
+# %%
+try:
+    from selfsup import reference
+except ImportError:  # a helper package without recorded reference runs
+    reference = None
+recorded = reference.load_reference() if reference is not None else None
+
+if recorded is None:
+    print("No reference run of Notebook 1 has been recorded yet: the table shows this run only.")
+    viz.summary_table(results)
+    chart = dict(results)
+else:
+    notebook1 = {name: entry["probe_acc"] for name, entry in recorded["methods"].items()}
+    viz.summary_table(results, reference=notebook1, reference_label=f"reference run ({recorded['source']})")
+    chart = dict(results)
+    chart.update({f"{name} (ref.)": acc for name, acc in notebook1.items() if name not in results})
+viz.bar_chart(chart, title="Linear probe on frozen SmallConvNet features (CIFAR-10 test)")
+print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ranking.items()})
+
+# %% [markdown]
+# ## Part 7 - Bonus (not graded): the temperature
+#
+# The temperature decides how peaked the softmax over candidates is. We train a fresh model for
+# `ABLATION_EPOCHS` epochs at each of four temperatures and probe it. Before you look at the plot,
+# guess: which temperature wins, and is the curve flat or sharply peaked? Then read the answer off
+# **your** plot: is the best temperature of the short runs the one we used in Part 4? If it is not,
+# what would you change, and what does that say about tuning on short runs?
+
+# %%
+ablation_set = train_gpu.subset(ABLATION_IMAGES, seed=SEED)
+ablation = {}
+for temperature in (0.1, 0.3, 0.5, 1.0):
+    model, _ = train_simclr(ABLATION_EPOCHS, temperature, ablation_set, desc=f"t={temperature}")
+    ablation[temperature] = probe.evaluate_backbone(model.backbone, ablation_set, test_gpu, DEVICE)
+    print(f"temperature {temperature}: linear probe {100 * ablation[temperature]:.1f}%")
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.plot(list(ablation), [100 * v for v in ablation.values()], marker="o")
+ax.set_xscale("log")
+ax.set_xticks(list(ablation), [str(t) for t in ablation])
+ax.set_xlabel("temperature")
+ax.set_ylabel("linear probe (%)")
+ax.set_title(f"SimCLR, {ABLATION_EPOCHS} epochs per temperature")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Part 8 - Questions (written, graded by hand)
+#
+# Answer in a few sentences each, using the numbers and plots from **your** run.
+#
+# ### Question 1 (2 pts)
+# We train with the loss on `z` but probe `h` and throw the head away. Why would `h` be the better
+# representation for classification? Name a kind of information that the loss pushes out of `z`.
+
+# %% [markdown] answer="q_projection_head" points=2
+# ### BEGIN SOLUTION
+# The loss asks z to be identical for two views, so z becomes invariant to everything the
+# augmentations change: colour and saturation, brightness, left-right orientation, position and
+# scale of the crop. Some of that is useful for classification (colour separates frogs from ships,
+# orientation and scale describe the object). The head is a non-linear map that can discard this
+# information on its own, so the backbone does not have to: h keeps it and the linear probe can use
+# it. Chen et al. report a linear probe on h well above one on z for this reason.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 2 (2 pts)
+# Suppose we removed the colour jitter and the grayscale and kept only crops and flips. How could
+# the network make the NT-Xent loss small without learning what is in the images?
+
+# %% [markdown] answer="q_colour_shortcut" points=2
+# ### BEGIN SOLUTION
+# Two crops of the same image share its colour distribution (the same sky, the same background,
+# the same overall hue and brightness), while different images almost never do. The network can then
+# pick out the positive among the 2N - 1 candidates by comparing colour histograms, a low-level
+# statistic that is easy to compute and says little about the object. Colour jitter and grayscale
+# make the two views differ in colour, so this shortcut stops working and the network has to match
+# shapes and parts instead.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 3 (2 pts)
+# Look at the histograms and ranking accuracies of Part 5.3. Why can the ranking accuracy be far
+# from 100% even for a representation that is good for classification? Think about which negatives
+# are in the batch.
+
+# %% [markdown] answer="q_false_negatives" points=2
+# ### BEGIN SOLUTION
+# With 10 classes, about a tenth of the 2N - 2 negatives of each view are other images of the same
+# class ("false negatives"). A representation that groups classes together, which is what the
+# linear probe rewards, puts them close to the anchor, sometimes closer than a heavily cropped or
+# recoloured positive. Ranking accuracy asks to recognise this exact image among hundreds of
+# similar ones, a harder and different task than recognising its class; the overlap of the positive
+# and negative histograms shows how often a negative beats the positive.
+# ### END SOLUTION

@@ -1,0 +1,30 @@
+"""publish: the public tree holds the release notebooks, the helper package and a README, nothing else."""
+
+from __future__ import annotations
+
+from autograder import course as course_mod
+from autograder.publish import publish
+
+
+def test_publish_writes_the_student_tree(tmp_path):
+    publish(tmp_path)
+    names = course_mod.assignments()
+    assert sorted(p.name for p in (tmp_path / "notebooks").iterdir()) == [f"{n}.ipynb" for n in names]
+    assert (tmp_path / "shared" / "pyproject.toml").exists()
+    assert (tmp_path / "shared" / "selfsup" / "checks" / "pretext.py").exists()
+    assert not list(tmp_path.rglob("__pycache__"))
+    readme = (tmp_path / "README.md").read_text()
+    course = course_mod.load_course()
+    for name in names:
+        assert course.colab_url(f"notebooks/{name}.ipynb") in readme
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".ipynb", ".md", ".toml"):
+            text = path.read_text()
+            for leak in ("BEGIN SOLUTION", "HIDDEN TESTS", "import autograder", "from autograder"):
+                assert leak not in text, f"{path} contains {leak!r}"
+
+
+def test_publish_is_idempotent(tmp_path):
+    first = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) if publish(tmp_path) else None
+    publish(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == first

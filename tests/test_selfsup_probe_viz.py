@@ -1,0 +1,53 @@
+"""selfsup.probe (against scikit-learn) and selfsup.viz (smoke, nothing on stderr)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from selfsup import data, models, probe, viz
+
+
+def _blobs(n, d=20, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(classes, d, generator=g) * 2
+    y = torch.arange(n) % classes
+    return centers[y] * torch.rand(n, 1, generator=g) * 5 + torch.randn(n, d, generator=g) * 3, y
+
+
+def test_linear_probe_matches_scikit_learn():
+    xtr, ytr = _blobs(600)
+    xte, yte = _blobs(300, seed=1)
+    acc = probe.linear_probe(xtr, ytr, xte, yte, torch.device("cpu"))
+    str_, ste = probe.standardize(xtr, xte)
+    ref = LogisticRegression(C=1.0, max_iter=5000).fit(str_.numpy(), ytr.numpy())
+    assert abs(acc - ref.score(ste.numpy(), yte.numpy())) <= 0.01
+    w, b = probe.fit_logistic_regression(str_, ytr, 4)
+    ours = (ste @ w + b).argmax(1).numpy()
+    assert (ours == ref.predict(ste.numpy())).mean() > 0.98
+
+
+def test_extract_features_has_no_side_effects():
+    images, labels = data.synthetic_cifar(40, seed=0)
+    ds = data.ImageTensorDataset(images, labels)
+    net = models.SmallConvNet().train()
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    feats, ys = probe.extract_features(net, ds, torch.device("cpu"), batch_size=16)
+    assert feats.shape == (40, 256) and torch.equal(ys, labels)
+    assert net.training and torch.equal(bn.running_mean, before)
+    again, _ = probe.extract_features(net, ds, torch.device("cpu"), batch_size=7)
+    assert torch.allclose(feats, again, atol=1e-5), "eval mode: batch size does not matter"
+
+
+def test_viz_draws_without_stderr(capsys):
+    feats, labels = _blobs(60, classes=10)
+    viz.tsne_grid({"a": (feats, labels), "b": (feats * 2, labels)})
+    viz.show_images(torch.randn(5, 3, 8, 8), ["x"] * 5)
+    viz.loss_curves({"m": [3.0, 2.0, 1.0]})
+    viz.bar_chart({"random init": 0.5, "rotation": 0.6})
+    text = viz.summary_table({"rotation": 0.612}, reference={"rotation": 0.65, "jigsaw": 0.6}, reference_label="ref")
+    assert "| rotation | 61.2% | 65.0% |" in text and "| jigsaw | - | 60.0% |" in text
+    assert capsys.readouterr().err == ""
+    assert np.isfinite(viz.tsne_embed(feats)).all()
