@@ -35,7 +35,7 @@ if "google.colab" in sys.modules:
 
 from selfsup import runtime
 
-SEED = 0
+SEED = runtime.setting("SEED", full=0, grading=0)  # override with the environment variable SELFSUP_SEED
 DEVICE = runtime.setup(SEED)  # seeds everything, prints mode and device'''
 
 SUBMIT_TEMPLATE = """\

@@ -24,10 +24,10 @@
 # pretext tasks with two baselines: a **randomly initialised** backbone (the floor) and a
 # **supervised** backbone trained with labels (the ceiling).
 #
-# **Running time.** On a Colab T4 GPU the whole notebook takes about 15 minutes. Use
-# *Runtime > Change runtime type > T4 GPU*. When the autograder runs it, the notebook switches to
-# *grading mode*: a few hundred synthetic images, one epoch, CPU only - so numbers printed
-# there mean nothing; only the checks count.
+# **Running time.** The notebook trains four networks, so use a GPU runtime (*Runtime > Change
+# runtime type > T4 GPU*); the progress bars show the time left. When the autograder runs it, the
+# notebook switches to *grading mode*: a few hundred synthetic images, one epoch, CPU only - so
+# numbers printed there mean nothing; only the checks count.
 
 # %% [markdown]
 # ## Setup
