@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ import sys
 from pathlib import Path
 
 from . import notebook_run
+from .run_reference import git_state, repo_relative
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -60,22 +62,18 @@ def time_notebook(path: Path, timeout: int = 600, log=print) -> dict:
     """
     env = notebook_run.kernel_env(SELFSUP_MODE="grading")
     run = notebook_run.execute(path, env, timeout=timeout, log=log)
-    return {"notebook": path.stem, "path": _relative(path), "seconds": round(run.seconds, 1),
+    return {"notebook": path.stem, "path": repo_relative(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "seconds": round(run.seconds, 1),
             "kernel_startup_seconds": round(run.startup_seconds, 1), "within_limit": run.seconds < LIMIT_SECONDS,
             "sections": run.sections(), "stderr_cells": run.stderr_cells(),
             "torch": run.final["torch"], "python": run.final["python"]}
-
-
-def _relative(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def record(notebooks: list[dict], argv: list[str]) -> dict:
     """The JSON record of one invocation."""
     now = dt.datetime.now(dt.timezone.utc)
     return {"kind": "grading-timing", "schema": 1, "date": now.date().isoformat(),
-            "created": now.isoformat(timespec="seconds"), "machine": machine(),
+            "created": now.isoformat(timespec="seconds"), "machine": machine(), "git": git_state(),
             "command": "python -m benchmarks.grading_mode " + shlex.join(argv),
             "mode": "grading", "limit_seconds": LIMIT_SECONDS, "notebooks": notebooks}
 
@@ -84,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m benchmarks.grading_mode", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="+", type=Path, help="built notebooks, e.g. solutions/01_pretext_tasks.ipynb")
+    parser.add_argument("notebooks", nargs="+", type=Path,
+                        help="built notebooks, e.g. solutions/01_pretext_tasks.ipynb")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the JSON (default benchmarks/results/<date>-grading-<host>.json)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")

@@ -109,23 +109,13 @@ class Execution:
             s["seconds"] = round(s["seconds"], 2)
         return out
 
-    def method_times(self) -> dict[str, dict]:
-        """Per method (key of ``results``): its section and its seconds.
+    def method_sections(self) -> dict[str, str]:
+        """Per method (key of ``results``): the section of the cell that recorded it.
 
-        A method's time runs from the start of its section, or from the cell after the previous
-        method recorded in the same section, to the cell that recorded it (both included).
+        Not a time per method: a method's training and its evaluation can sit in different
+        sections (Notebook 2 trains SimCLR in Part 4 and probes it in Part 5); use section times.
         """
-        out: dict[str, dict] = {}
-        start, section = 0, None
-        for i, cell in enumerate(self.cells):
-            if cell.section != section:
-                start, section = i, cell.section
-            if cell.new_methods:
-                seconds = sum(c.seconds for c in self.cells[start:i + 1])
-                for name in cell.new_methods:
-                    out[name] = {"section": section, "seconds": round(seconds, 2)}
-                start = i + 1
-        return out
+        return {name: cell.section for cell in self.cells for name in cell.new_methods}
 
     def stderr_cells(self) -> list[int]:
         """Indices of code cells that wrote to stderr."""
@@ -225,6 +215,24 @@ def execute(path: Path, env: dict[str, str], timeout: int = 1800, capture: tuple
             final = _probe(client, probe, probe_index, FINAL_PROBE.replace("__NAMES__", repr(tuple(capture))))
     del nb.cells[probe_index]
     return Execution(nb, total, startup, cells, final)
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_outputs(nb: nbformat.NotebookNode) -> int:
+    """Remove widget outputs (tqdm's notebook progress bars) from an executed notebook.
+
+    A saved copy shows a widget only as its first state ("0%|"), which misleads; the numbers a
+    bar showed are printed by the notebook anyway. Returns how many outputs were removed.
+    """
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            kept = [o for o in cell.outputs if WIDGET_MIME not in o.get("data", {})]
+            removed += len(cell.outputs) - len(kept)
+            cell.outputs = kept
+    return removed
 
 
 def kernel_env(**overrides: str | None) -> dict[str, str]:

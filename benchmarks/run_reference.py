@@ -18,6 +18,11 @@ Usage (from the repository root)::
     python -m benchmarks.run_reference --seeds 1 --append benchmarks/results/<date>-<gpu>.json
     # the CPU dry run of the same code path (synthetic data; writes under build/benchmarks/):
     python -m benchmarks.run_reference --mode grading
+    # a smoke test of full mode without a GPU: any device, a small decoded pack, overridden settings
+    python -m benchmarks.run_reference --smoke --data /tmp/tiny --set NUM_EPOCHS=1
+
+Runs that are not measurements (grading mode, --smoke) say so in the file's ``stand_in`` field,
+go under ``build/benchmarks/`` (git-ignored), and ``python -m autograder results`` refuses them.
 
 Seeds: the runner sets ``SELFSUP_SEED``. A notebook whose setup cell does not read it gets one
 extra cell after its setup cell that sets ``SEED`` and reseeds (tagged ``benchmark-injected``).
@@ -50,7 +55,7 @@ DEFAULT_DATA = ROOT / ".data" / "cifar10"  # git-ignored
 DEFAULT_NOTEBOOKS = ("01_pretext_tasks", "02_simclr")
 FULL_SIZES = {"x_train": 50_000, "x_test": 10_000}
 #: Dictionaries read from each notebook's kernel after it ran.
-CAPTURE = ("results", "pretext_scores", "pretext_metrics", "ablation")
+CAPTURE = ("results", "pretext_scores", "pretext_metrics", "ranking", "ablation")
 
 #: What each notebook's ``pretext_scores[method]`` measures, when the notebook does not say so
 #: itself in a ``pretext_metrics`` dictionary (method -> description). ``lower_is_better``
@@ -61,6 +66,8 @@ PRETEXT_METRICS = {
     "jigsaw": {"name": "permutation accuracy on test images (chance 4.2%)", "unit": "accuracy"},
     "colorization": {"name": "test MSE in normalised units", "unit": "loss", "lower_is_better": True},
 }
+#: Used for a method with no ``pretext_scores`` entry but one in ``ranking`` (Notebook 2).
+RANKING_METRIC = {"name": "ranking accuracy of the positive view among the 2N-1 others (test)", "unit": "accuracy"}
 
 SEED_CELL = """# Injected by benchmarks/run_reference.py (not course content): run this notebook with seed {seed}.
 SEED = {seed}
@@ -99,7 +106,7 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
 
 
-def prepare_data(data_dir: Path, jpeg: Path | None) -> dict:
+def prepare_data(data_dir: Path, jpeg: Path | None, require_full: bool = True) -> dict:
     """Make sure ``data_dir`` holds the full decoded pack; decode ``jpeg`` into it if needed.
 
     Returns:
@@ -117,7 +124,7 @@ def prepare_data(data_dir: Path, jpeg: Path | None) -> dict:
         decode_cifar_pack.write_pack(decode_cifar_pack.decode(source), data_dir)
     with np.load(pack) as f:
         sizes = {k: len(f[k]) for k in FULL_SIZES}
-    if sizes != FULL_SIZES:
+    if require_full and sizes != FULL_SIZES:
         raise RunError(f"{pack} holds {sizes}, not the full splits {FULL_SIZES}: a reference run needs all "
                        f"of CIFAR-10 (was it decoded with --limit?)")
     return {"pack": "cifar10_jpeg.npz decoded by benchmarks/decode_cifar_pack.py",
@@ -131,28 +138,34 @@ def reads_seed_env(nb_path: Path) -> bool:
 
 
 def method_records(run: notebook_run.Execution) -> dict[str, dict]:
-    """Per method: probe accuracy, pretext metric, time and section."""
+    """Per method: probe accuracy, pretext metric (if any) and the section that recorded it.
+
+    The pretext metric is ``pretext_scores[method]``, described by the notebook's
+    ``pretext_metrics[method]`` if it has one, else by :data:`PRETEXT_METRICS`; failing that,
+    ``ranking[method]`` (Notebook 2's contrastive ranking accuracy).
+    """
     dicts = run.final["dicts"]
-    results = dicts.get("results", {})
-    scores = dicts.get("pretext_scores", {})
+    scores, ranking = dicts.get("pretext_scores", {}), dicts.get("ranking", {})
     declared = dicts.get("pretext_metrics", {})
-    times = run.method_times()
+    sections = run.method_sections()
     out = {}
-    for name, acc in results.items():
-        record = {"probe_acc": acc, **times.get(name, {"section": None, "seconds": None})}
+    for name, acc in dicts.get("results", {}).items():
+        record = {"probe_acc": acc, "section": sections.get(name)}
         if name in scores:
             metric = declared.get(name) or PRETEXT_METRICS.get(name) or {"name": "pretext score", "unit": "value"}
             if isinstance(metric, str):
                 metric = {"name": metric, "unit": "accuracy" if "accuracy" in metric.lower() else "value"}
             record["pretext"] = {"value": scores[name], **metric}
+        elif name in ranking:
+            record["pretext"] = {"value": ranking[name], **RANKING_METRIC}
         out[name] = record
     return out
 
 
 def run_notebook(name: str, seed: int, mode: str, data_dir: Path | None, executed_dir: Path | None,
-                 timeout: int) -> dict:
-    """Execute ``solutions/<name>.ipynb`` once and return its run record."""
-    path = SOLUTIONS / f"{name}.ipynb"
+                 timeout: int, overrides: dict[str, str] | None = None, solutions: Path = SOLUTIONS) -> dict:
+    """Execute ``<solutions>/<name>.ipynb`` once and return its run record."""
+    path = solutions / f"{name}.ipynb"
     if not path.exists():
         raise RunError(f"{path} does not exist: build it first (python -m autograder build {name})")
     env = notebook_run.kernel_env(
@@ -160,6 +173,7 @@ def run_notebook(name: str, seed: int, mode: str, data_dir: Path | None, execute
         NBGRADER_EXECUTION=None,
         SELFSUP_DATA=str(data_dir) if data_dir else None,
         SELFSUP_SEED=str(seed),
+        **{f"SELFSUP_{k.upper()}": v for k, v in (overrides or {}).items()},
     )
     inject = None if reads_seed_env(path) or seed == 0 else SEED_CELL.format(seed=seed)
     print(f"{name} (mode {mode}, seed {seed})")
@@ -181,13 +195,15 @@ def run_notebook(name: str, seed: int, mode: str, data_dir: Path | None, execute
     if executed_dir is not None:
         executed_dir.mkdir(parents=True, exist_ok=True)
         target = executed_dir / f"{name}.ipynb"
+        notebook_run.drop_widget_outputs(run.notebook)  # progress bars, frozen at 0% in a saved copy
         nbformat.write(run.notebook, target)
-        record["executed"] = _relative(target)
+        record["executed"] = repo_relative(target)
     record["_final"] = run.final
     return record
 
 
-def _relative(path: Path) -> str:
+def repo_relative(path: Path) -> str:
+    """``path`` relative to the repository root if it is inside it, else absolute."""
     path = path.resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -205,7 +221,7 @@ def machine_info(final: dict) -> dict:
 
 def merge(existing: dict, new: dict) -> dict:
     """Add the runs of ``new`` to ``existing`` (same GPU and mode), replacing same notebook+seed."""
-    for key in ("mode", "kind"):
+    for key in ("mode", "kind", "stand_in", "overrides"):
         if existing.get(key) != new.get(key):
             raise RunError(f"cannot append a {key}={new.get(key)!r} run to a {key}={existing.get(key)!r} file")
     if existing["machine"].get("gpu") != new["machine"].get("gpu"):
@@ -215,6 +231,9 @@ def merge(existing: dict, new: dict) -> dict:
     merged = dict(existing)
     merged["runs"] = sorted(runs, key=lambda r: (r["notebook"], r["seed"]))
     merged["commands"] = existing.get("commands", []) + new["commands"]
+    done = {(r["notebook"], r["seed"]) for r in merged["runs"]}
+    merged["failures"] = [f for f in existing.get("failures", []) + new.get("failures", [])
+                          if (f["notebook"], f["seed"]) not in done]
     return merged
 
 
@@ -225,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("full", "grading"), default="full",
                         help="full: real CIFAR-10 on a GPU (default); grading: CPU dry run on synthetic data")
     parser.add_argument("--notebooks", nargs="+", default=list(DEFAULT_NOTEBOOKS), help="solution notebook names")
+    parser.add_argument("--solutions", type=Path, default=SOLUTIONS, help="folder of the built solution notebooks")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0],
                         help="seeds; executed notebooks are saved for the first one only")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="$SELFSUP_DATA: holds cifar10_uint8.npz")
@@ -234,40 +254,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--append", type=Path, default=None, metavar="RESULTS_JSON",
                         help="add these runs to an existing results file (same GPU) instead of writing a new one")
     parser.add_argument("--executed-dir", type=Path, default=None,
-                        help="where executed notebooks go (default solutions/executed/; grading: build/benchmarks/executed/)")
+                        help="where executed notebooks go (default solutions/executed/; "
+                             "grading and smoke runs: build/benchmarks/executed/)")
     parser.add_argument("--no-executed", action="store_true", help="do not save executed notebooks")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a notebook setting through SELFSUP_<NAME> (recorded in the results)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="full-mode code path without a GPU or the full data; a stand-in, never a result")
     args = parser.parse_args(argv)
     grading = args.mode == "grading"
+    try:
+        overrides = dict(item.split("=", 1) for item in args.set)
+    except ValueError:
+        parser.error("--set takes NAME=VALUE")
+    stand_in = None
+    if grading:
+        stand_in = "grading mode: synthetic images, CPU, grading-mode settings; NOT CIFAR-10 results"
+    elif args.smoke:
+        stand_in = "smoke run of full mode (partial data and/or no GPU); NOT a reference measurement"
+    local = stand_in is not None
 
     try:
         if not grading:
             import torch
 
-            if not torch.cuda.is_available():
+            if not torch.cuda.is_available() and not args.smoke:
                 raise RunError("full mode needs a CUDA GPU (use --mode grading for the CPU dry run)")
-            data = prepare_data(args.data, args.jpeg)
+            data = prepare_data(args.data, args.jpeg, require_full=not args.smoke)
         else:
             data = {"pack": "synthetic stand-in (grading mode): NOT CIFAR-10"}
         executed_dir = None if args.no_executed else (
-            args.executed_dir or (DRY_RUN / "executed" if grading else EXECUTED))
-        runs = []
-        for i, seed in enumerate(args.seeds):
-            for name in args.notebooks:
-                runs.append(run_notebook(name, seed, args.mode, None if grading else args.data,
-                                         executed_dir if i == 0 else None, args.timeout))
+            args.executed_dir or (DRY_RUN / "executed" if local else EXECUTED))
     except RunError as error:
         print(f"run_reference: {error}", file=sys.stderr)
+        return 1
+    runs, failures = [], []
+    for i, seed in enumerate(args.seeds):
+        for name in args.notebooks:
+            try:  # one failing notebook does not cost the others' measurements
+                runs.append(run_notebook(name, seed, args.mode, None if grading else args.data,
+                                         executed_dir if i == 0 else None, args.timeout, overrides,
+                                         args.solutions))
+            except RunError as error:
+                print(f"run_reference: {error}", file=sys.stderr)
+                failures.append({"notebook": name, "seed": seed, "error": str(error)})
+    if not runs:
         return 1
 
     final = runs[-1].pop("_final")
     for run in runs:
         run.pop("_final", None)
     now = dt.datetime.now(dt.timezone.utc)
-    result = {"kind": "reference-run", "schema": 1, "mode": args.mode, "synthetic": grading,
+    result = {"kind": "reference-run", "schema": 1, "mode": args.mode, "stand_in": stand_in,
               "date": now.date().isoformat(), "created": now.isoformat(timespec="seconds"),
               "machine": machine_info(final), "data": data, "git": git_state(),
-              "commands": ["python -m benchmarks.run_reference " + shlex.join(argv)], "runs": runs}
+              "overrides": overrides, "commands": ["python -m benchmarks.run_reference " + shlex.join(argv)],
+              "runs": runs, "failures": failures}
     if args.append:
         out = args.append
         try:
@@ -277,15 +320,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     else:
         gpu = result["machine"]["gpu"]
-        default_dir = DRY_RUN if grading else RESULTS
-        out = args.out or default_dir / f"{result['date']}-{slug(gpu) if gpu else 'cpu'}{'-grading' if grading else ''}.json"
+        suffix = "-grading" if grading else "-smoke" if args.smoke else ""
+        name = f"{result['date']}-{slug(gpu) if gpu else 'cpu'}{suffix}.json"
+        out = args.out or (DRY_RUN if local else RESULTS) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {_relative(out)}")
+    print(f"wrote {repo_relative(out)}")
     for run in runs:
         accs = ", ".join(f"{m} {100 * r['probe_acc']:.1f}%" for m, r in run["methods"].items())
         print(f"  {run['notebook']} seed {run['seed']}: {run['seconds']:.0f} s; {accs}")
-    return 0
+    for failure in failures:
+        print(f"  {failure['notebook']} seed {failure['seed']}: FAILED (see above)")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from selfsup import augment, checks, data, models, probe, runtime, train, viz
+from selfsup import augment, checks, data, models, probe, reference, runtime, train, viz
 
 NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=100)
@@ -433,9 +433,17 @@ evaluate("colorization", colorization_model.backbone)
 # ## Part 5 - Comparison
 #
 # Everything below is computed from this run: the `results` dictionary was filled by `evaluate`.
+# Next to it stands the course's recorded reference run (full CIFAR-10 on a GPU, generated from
+# `benchmarks/results/`), when one has been recorded.
 
 # %%
-viz.summary_table(results)
+recorded = reference.load_reference()
+if recorded is None:
+    print("No reference run has been recorded for this course yet; the table shows your run only.")
+    viz.summary_table(results)
+else:
+    ours = {m: r["probe_acc"] for m, r in recorded["methods"].items() if r["notebook"] == "01_pretext_tasks"}
+    viz.summary_table(results, reference=ours, reference_label=f"reference run, {recorded['source']}")
 viz.bar_chart(results, title="Linear probe on frozen SmallConvNet features (CIFAR-10 test)")
 print("pretext-task scores:", {k: round(v, 3) for k, v in pretext_scores.items()})
 

@@ -26,6 +26,14 @@ def _plt():
     return plt
 
 
+def _finish(fig) -> None:
+    """Show a finished figure once, then free it (figures are not returned, so a cell that ends
+    with a plotting call does not display the figure a second time)."""
+    plt = _plt()
+    plt.show()
+    plt.close(fig)
+
+
 def to_image(x: torch.Tensor) -> np.ndarray:
     """A normalised ``[3, H, W]`` tensor as an ``[H, W, 3]`` array in [0, 1] for ``imshow``."""
     return denormalize(x.detach().cpu()).clamp(0, 1).permute(1, 2, 0).numpy()
@@ -48,8 +56,7 @@ def show_images(images: torch.Tensor | Sequence[torch.Tensor], titles: Sequence[
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    plt.show()
-    return fig
+    _finish(fig)
 
 
 def tsne_embed(features: torch.Tensor, seed: int = 0) -> np.ndarray:
@@ -81,8 +88,7 @@ def tsne_plot(features: torch.Tensor, labels: torch.Tensor, title: str, ax=None,
     ax.set_yticks([])
     if own:
         ax.legend(markerscale=3, fontsize=7, loc="best")
-        plt.show()
-    return ax
+        _finish(fig)
 
 
 def tsne_grid(embeddings: Mapping[str, tuple[torch.Tensor, torch.Tensor]], ncols: int = 3):
@@ -99,8 +105,7 @@ def tsne_grid(embeddings: Mapping[str, tuple[torch.Tensor, torch.Tensor]], ncols
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=10, markerscale=3, fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    plt.show()
-    return fig
+    _finish(fig)
 
 
 def loss_curves(histories: Mapping[str, Sequence[float]], ylabel: str = "loss", xlabel: str = "epoch"):
@@ -113,8 +118,7 @@ def loss_curves(histories: Mapping[str, Sequence[float]], ylabel: str = "loss", 
     ax.set_ylabel(ylabel)
     ax.legend()
     fig.tight_layout()
-    plt.show()
-    return fig
+    _finish(fig)
 
 
 def summary_table(results: Mapping[str, float], reference: Mapping[str, float] | None = None,
@@ -167,5 +171,4 @@ def bar_chart(results: Mapping[str, float], title: str = "Linear-probe accuracy"
     ax.set_ylim(0, max(values + [10]) * 1.15)
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
-    plt.show()
-    return fig
+    _finish(fig)

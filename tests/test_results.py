@@ -1,0 +1,216 @@
+"""Generation of the README results section, the figure and the notebooks' reference file.
+
+Every results file here is a SYNTHETIC test fixture: invented numbers in the shape that
+``benchmarks/run_reference.py`` writes, labelled as a stand-in in its ``stand_in`` field. None
+of it is a measurement, and it is only ever written to pytest's temporary directories.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from autograder import cli
+from autograder import results as R
+from selfsup import reference
+
+SYNTHETIC = "SYNTHETIC test fixture: invented numbers, not a measurement"
+README = "# Course\n\nIntro text.\n\n<!-- results:begin -->\nanything old\n<!-- results:end -->\n\nTail text.\n"
+
+
+def _run(notebook, seed, methods, seconds, executed=None):
+    return {"notebook": notebook, "seed": seed, "seconds": seconds, "executed": executed,
+            "sections": [{"title": "Setup", "seconds": 1.0, "cells": 2},
+                         {"title": "Part 1 - Something", "seconds": seconds - 1.0, "cells": 5}],
+            "methods": {name: {"probe_acc": acc, "section": "Part 1 - Something",
+                               **({"pretext": pretext} if pretext else {})}
+                        for name, (acc, pretext) in methods.items()}}
+
+
+def synthetic_results(gpu="NVIDIA H100 80GB HBM3") -> dict:
+    """A SYNTHETIC results file: two notebooks, two seeds, invented numbers."""
+    rot = {"value": 0.8, "name": "rotation accuracy on test images (chance 25%)", "unit": "accuracy"}
+    col = {"value": 0.25, "name": "test MSE in normalised units", "unit": "loss", "lower_is_better": True}
+    nb1 = {0: {"random init": (0.50, None), "rotation": (0.66, rot), "colorization": (0.52, col)},
+           1: {"random init": (0.52, None), "rotation": (0.64, rot), "colorization": (0.54, col)}}
+    nb2 = {0: {"random init": (0.49, None), "SimCLR": (0.71, None)},
+           1: {"random init": (0.51, None), "SimCLR": (0.73, None)}}
+    runs = []
+    for seed in (0, 1):
+        executed = seed == 0
+        runs.append(_run("01_pretext_tasks", seed, nb1[seed], 150.0 + seed,
+                         "solutions/executed/01_pretext_tasks.ipynb" if executed else None))
+        runs.append(_run("02_simclr", seed, nb2[seed], 100.0,
+                         "solutions/executed/02_simclr.ipynb" if executed else None))
+        runs[-1]["ablation"] = {"0.1": 0.61, "0.5": 0.58}
+        runs[-1]["settings"] = {"ABLATION_EPOCHS": 3}
+    return {"kind": "reference-run", "schema": 1, "mode": "full", "stand_in": SYNTHETIC, "date": "2000-01-01",
+            "machine": {"gpu": gpu, "driver": "0.0-synthetic", "torch": "0.0-synthetic", "cuda": "0.0"},
+            "data": {"pack": "none (synthetic fixture)", "train_images": 50000, "test_images": 10000}, "runs": runs}
+
+
+@pytest.fixture
+def paths(tmp_path):
+    results = tmp_path / "benchmarks" / "results" / "2000-01-01-synthetic.json"
+    results.parent.mkdir(parents=True)
+    results.write_text(json.dumps(synthetic_results()))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    return {"results": results, "readme": readme, "figure": tmp_path / "docs" / "results.png",
+            "reference": tmp_path / "pkg" / "reference_results.json"}
+
+
+def _generate(paths, **kw):
+    return R.generate(paths["results"], readme=paths["readme"], figure=paths["figure"],
+                      reference=paths["reference"], allow_stand_in=True, **kw)
+
+
+def _section(readme_text):
+    return readme_text.split(R.BEGIN)[1].split(R.END)[0]
+
+
+def test_readme_table_is_generated_between_markers_only(paths):
+    _generate(paths)
+    text = paths["readme"].read_text()
+    assert text.startswith("# Course\n\nIntro text.\n\n<!-- results:begin -->\n")
+    assert text.endswith("<!-- results:end -->\n\nTail text.\n")
+    section = _section(text)
+    assert "anything old" not in section
+    assert "STAND-IN, NOT A MEASUREMENT" in section and SYNTHETIC in section
+    rows = {line.split(" | ")[1]: line for line in section.splitlines() if line.startswith(("| 01_", "| 02_"))}
+    # mean and range over the two seeds, from the file and nowhere else
+    assert "| 01_pretext_tasks | rotation | 65.0% (64.0%–66.0%) | 2 |" in rows["rotation"]
+    assert "80.0% rotation accuracy" in rows["rotation"]
+    assert "0.250 test MSE" in rows["colorization"]
+    assert "≥ 65% ✓" in rows["rotation"] and "≥ 53% ✓" in rows["colorization"]
+    assert "| 02_simclr | SimCLR | 72.0% (71.0%–73.0%) | 2 |" in section
+    assert "≥ 70% ✓" in section
+    assert "Notebook 3" in section and "seed course" in section
+    ablation = "02_simclr, temperature ablation (seed 0, 3 epochs per run; linear probe): 0.1: 61.0%, 0.5: 58.0%."
+    assert ablation in section
+
+
+def test_t4_estimate_states_ratio_and_basis(paths):
+    _generate(paths)
+    section = _section(paths["readme"].read_text())
+    ratio = 3350 / 320
+    assert f"recorded time × {ratio:.1f}" in section
+    assert "memory bandwidth" in section and "not a measurement" in section
+    # notebook 2: 100 s recorded -> 100 * ratio s on a T4, shown in minutes; sections too
+    assert f"| 02_simclr | 100 s | {100 * ratio / 60:.1f} min | ≤ 2.0 min ✓ |" in section
+    assert f"| 01_pretext_tasks | Part 1 - Something | 149.0 s | {149 * ratio / 60:.1f} min |" in section
+    assert "| 01_pretext_tasks | 2.5 min (2.5 min–2.5 min) |" not in section  # 150 and 151 s both show 2.5 min
+
+
+def test_t4_ratio_override_needs_a_basis(paths):
+    with pytest.raises(R.ResultsError, match="basis"):
+        _generate(paths, t4_ratio=3.0)
+    _generate(paths, t4_ratio=3.0, t4_basis="a T4 run of notebook 2 on 2000-01-01")
+    assert "× 3.0, the a T4 run of notebook 2" in paths["readme"].read_text()
+
+
+def test_unknown_gpu_gives_no_t4_estimate(paths):
+    paths["results"].write_text(json.dumps(synthetic_results(gpu="Imaginary GPU 9000")))
+    _generate(paths)
+    assert "No T4 estimate" in paths["readme"].read_text()
+
+
+def test_figure_is_a_png(paths):
+    written = _generate(paths)
+    assert paths["figure"] in written
+    assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reference_file_round_trips_through_load_reference(paths):
+    _generate(paths)
+    ref = reference.load_reference(paths["reference"])
+    assert ref["source"] == "2000-01-01 NVIDIA H100 80GB HBM3 (seed 0)"
+    assert ref["stand_in"] == SYNTHETIC
+    rotation = ref["methods"]["rotation"]
+    assert rotation["probe_acc"] == 0.66 and rotation["probe_acc_mean"] == pytest.approx(0.65)
+    assert rotation["seeds"] == [0, 1] and rotation["notebook"] == "01_pretext_tasks"
+    assert rotation["pretext"]["value"] == 0.8 and rotation["pretext"]["unit"] == "accuracy"
+    assert ref["methods"]["SimCLR"]["pretext"] is None
+    # a method in both notebooks keeps Notebook 1's numbers
+    assert ref["methods"]["random init"]["notebook"] == "01_pretext_tasks"
+    assert ref["methods"]["random init"]["probe_acc"] == 0.50
+
+
+def test_generation_is_deterministic(paths):
+    _generate(paths)
+    first = [paths[k].read_bytes() for k in ("readme", "reference", "figure")]
+    _generate(paths)
+    assert [paths[k].read_bytes() for k in ("readme", "reference", "figure")] == first
+
+
+def test_no_run_says_so_and_reference_is_none(paths):
+    R.generate(None, readme=paths["readme"], figure=paths["figure"], reference=paths["reference"])
+    section = _section(paths["readme"].read_text())
+    assert "No GPU reference run has been recorded yet" in section
+    assert "%" not in section.replace("100%", "")  # no accuracy anywhere
+    assert not paths["figure"].exists()
+    assert reference.load_reference(paths["reference"]) is None
+
+
+def test_missing_reference_file_is_none(tmp_path):
+    assert reference.load_reference(tmp_path / "absent.json") is None
+
+
+@pytest.mark.parametrize("readme", ["# no markers\n", f"{R.BEGIN}\nonly the beginning\n",
+                                    f"{R.END}\nwrong order\n{R.BEGIN}\n", f"{R.BEGIN}\n{R.END}\n{R.BEGIN}\n{R.END}\n"])
+def test_bad_markers_fail_clearly_and_write_nothing(paths, readme):
+    paths["readme"].write_text(readme)
+    with pytest.raises(R.ResultsError, match="results:"):
+        _generate(paths)
+    assert paths["readme"].read_text() == readme
+    assert not paths["reference"].exists() and not paths["figure"].exists()
+
+
+def test_stand_ins_are_refused_unless_allowed(paths):
+    with pytest.raises(R.ResultsError, match="not a measurement"):
+        R.generate(paths["results"], readme=paths["readme"], figure=paths["figure"], reference=paths["reference"])
+    grading = copy.deepcopy(synthetic_results())
+    grading.update(stand_in=None, mode="grading")
+    paths["results"].write_text(json.dumps(grading))
+    with pytest.raises(R.ResultsError, match="not a measurement"):
+        R.load_results(paths["results"])
+
+
+def test_latest_results_skips_stand_ins_and_other_records(tmp_path):
+    (tmp_path / "2000-01-01-grading-vm.json").write_text(json.dumps({"kind": "grading-timing", "date": "2000-01-01"}))
+    (tmp_path / "2000-01-02-synthetic.json").write_text(json.dumps(synthetic_results()))
+    assert R.latest_results(tmp_path) is None
+    real_looking = synthetic_results()  # still SYNTHETIC: only the stand-in label is removed, in a temp dir
+    real_looking["stand_in"] = None
+    for date in ("2000-01-03", "2000-01-04"):
+        real_looking["date"] = date
+        (tmp_path / f"{date}-gpu.json").write_text(json.dumps(real_looking))
+    assert R.latest_results(tmp_path).name == "2000-01-04-gpu.json"
+
+
+def test_cli_check_detects_stale_outputs(paths, capsys):
+    args = ["--results-dir", str(paths["results"].parent), "--readme", str(paths["readme"]),
+            "--figure", str(paths["figure"]), "--reference", str(paths["reference"])]
+    # the only file in results/ is a stand-in, so the CLI treats this as "no run recorded"
+    assert cli.main(["results", "--check", *args]) == 1
+    assert cli.main(["results", *args]) == 0
+    assert cli.main(["results", "--check", *args]) == 0
+    assert "No GPU reference run" in paths["readme"].read_text()
+    assert cli.main(["results", str(paths["results"]), *args]) == 2
+    assert "not a measurement" in capsys.readouterr().err
+
+
+def test_memory_bandwidth_table():
+    assert R.memory_bandwidth("NVIDIA H100 80GB HBM3") == 3350
+    assert R.memory_bandwidth("NVIDIA H100 PCIe") == 2000
+    assert R.memory_bandwidth("Tesla T4") == 320
+    assert R.memory_bandwidth("NVIDIA A100-SXM4-80GB") == 2039
+    assert R.memory_bandwidth(None) is None
+
+
+def test_committed_outputs_match_the_recorded_results():
+    """README section and packaged reference file are what `python -m autograder results` gives
+    for benchmarks/results/ (no hand-typed numbers; rerun the command after a new run)."""
+    assert R.stale(R.latest_results()) == []
