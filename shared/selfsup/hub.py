@@ -4,21 +4,17 @@ Three models, all loaded through transformers with **eager** attention, because 
 transformers 5's default ``sdpa`` attention ``output_attentions=True`` silently returns an
 empty tuple:
 
-============  ====================================  ==========================  ==============================
-name          hub id                                class returned              what it is
-============  ====================================  ==========================  ==============================
-``"mae"``     ``facebook/vit-mae-base``             ``ViTMAEForPreTraining``    MAE ViT-B/16, encoder + decoder
-                                                                                (He et al., CVPR 2022)
-``"dinov2"``  ``facebook/dinov2-small``             ``Dinov2Model``             DINOv2 ViT-S/14: the converted
-                                                                                ``dinov2_vits14`` of torch.hub
-                                                                                (Oquab et al., TMLR 2024)
-``"supervised"`` ``facebook/deit-small-patch16-224`` ``ViTModel``               DeiT-S/16 trained with ImageNet
-                                                                                labels (Touvron et al., ICML 2021);
-                                                                                its classifier head is dropped
-============  ====================================  ==========================  ==============================
+* ``"mae"``: ``facebook/vit-mae-base`` as ``ViTMAEForPreTraining``, MAE's ViT-B/16 encoder and
+  its pixel decoder (He et al., CVPR 2022).
+* ``"dinov2"``: ``facebook/dinov2-small`` as ``Dinov2Model``, DINOv2's ViT-S/14, i.e. the
+  torch.hub ``dinov2_vits14`` converted to transformers (Oquab et al., TMLR 2024). torch.hub
+  itself needs GitHub at load time and returns no attention weights.
+* ``"supervised"``: ``facebook/deit-small-patch16-224``, DeiT-S/16 trained with ImageNet labels
+  (Touvron et al., ICML 2021): the checkpoint is a ``ViTForImageClassification``; we return its
+  backbone, a ``ViTModel``, and drop the classifier.
 
-Weights are downloaded once and cached (Hugging Face's cache, ``$HF_HOME``; override with
-``cache_dir=`` or ``$SELFSUP_MODELS``).
+Weights are downloaded once (with transformers' progress bars) and cached: Hugging Face's
+cache (``$HF_HOME``), or ``cache=`` / ``$SELFSUP_MODELS``.
 
 In grading mode (see :mod:`selfsup.runtime`) nothing is downloaded: :func:`load_model` builds
 the *same classes* from tiny configs with random weights. These **stand-ins** carry
@@ -67,9 +63,9 @@ class ModelSpec:
 
 
 MODELS = {
-    "mae": ModelSpec("facebook/vit-mae-base", "MAE ViT-B/16 (encoder + pixel decoder)", 16),
-    "dinov2": ModelSpec("facebook/dinov2-small", "DINOv2 ViT-S/14 (the converted dinov2_vits14)", 14),
-    "supervised": ModelSpec("facebook/deit-small-patch16-224", "supervised DeiT-S/16 (ImageNet labels)", 16),
+    "mae": ModelSpec("facebook/vit-mae-base", "MAE ViT-B/16, encoder and pixel decoder", 16),
+    "dinov2": ModelSpec("facebook/dinov2-small", "DINOv2 ViT-S/14, the converted dinov2_vits14", 14),
+    "supervised": ModelSpec("facebook/deit-small-patch16-224", "DeiT-S/16, trained with ImageNet labels", 16),
 }
 
 #: Width, depth and heads of the stand-ins: 6 heads like DINOv2-S and DeiT-S.
@@ -221,7 +217,7 @@ def load_model(name: str, device: torch.device | str = "cpu", stand_in: bool | N
     model.is_stand_in = False
     model.hub_name = where
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"loaded {where}: {n_params / 1e6:.1f}M parameters, patch {model.config.patch_size}, "
+    print(f"loaded {where}: {n_params:,} parameters, patch {model.config.patch_size}, "
           f"attention {model.config._attn_implementation}, {time.perf_counter() - start:.0f} s")
     return model
 
