@@ -47,7 +47,7 @@
 # `TEST_SIZE = 2,000` random test images. Extracting features of these 12,000 images, at 224
 # pixels, with MAE's ViT-B and with DINOv2's ViT-S is the main cost of the notebook. Expect
 # the effect of the subsets to be small but real: k-NN and the linear probe see five times fewer
-# labelled examples than with the full split, which usually costs them a point or two, and the
+# labelled examples than with the full split, which can cost them some accuracy, and the
 # test accuracy of 2,000 images has a standard error of about 0.5 (at 95%) to 1 (at 65%) points.
 
 # %%
