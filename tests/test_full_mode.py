@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from autograder import course as course_mod
 from selfsup import data
 
-FULL_MODE_NOTEBOOKS = [n for n in ("01_pretext_tasks",) if n in course_mod.assignments()]  # 02 added when ready
+FULL_MODE_NOTEBOOKS = [n for n in ("01_pretext_tasks", "02_simclr") if n in course_mod.assignments()]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ The references live here, never in ``shared/``:
   *A Simple Framework for Contrastive Learning of Visual Representations*, ICML 2020,
   Algorithm 1: a loop over the 2N anchors, in float64. It is slow and obviously right; the
   checks compare the student's loss and its gradients with it.
-* :func:`reference_augment` is the augmentation of Exercise 2.1 (used by the benchmark).
+* :func:`nt_xent` is the vectorised loss (the notebook's solution, in one function), tested
+  against :func:`reference_nt_xent`; :func:`reference_augment` and :func:`reference_head` are the
+  solutions of Exercises 2.1 and 2.3. The speed benchmark trains with these three.
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) ->
     return total / (2 * n)
 
 
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The vectorised NT-Xent (float32, any device): cross-entropy over the masked ``[2N, 2N]`` logits."""
+    n = z1.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]).float(), dim=1)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
+    return torch.nn.functional.cross_entropy(logits, targets)
+
+
+def reference_head(in_dim: int = public.FEATURE_DIM, hidden_dim: int = public.HIDDEN_DIM,
+                   out_dim: int = public.PROJECTION_DIM) -> nn.Module:
+    """SimCLR's projection head as in the notebook's solution: Linear -> BatchNorm1d -> ReLU -> Linear."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                         nn.Linear(hidden_dim, out_dim))
+
+
 class ReferenceAugment(nn.Module):
     """SimCLR's augmentation for normalised CIFAR batches (Exercise 2.1's reference), with kornia.
 
@@ -104,11 +122,12 @@ def step_edge(n: int) -> torch.Tensor:
     return normalize(img.expand(n, -1, -1, -1).contiguous())
 
 
+@public.own_random_state
 def check_simclr_augment(simclr_augment) -> None:
     ex = "simclr_augment"
     public.check_simclr_augment(simclr_augment)
     augment = public.build_augment(simclr_augment, ex)
-    torch.manual_seed(1)
+    torch.manual_seed(public.CHECK_SEED + 1)
 
     one = public.apply_augment(augment, public.toy_images(1, seed=3), ex)
     expect(tuple(one.shape) == (1, 3, 32, 32), ex, "a batch of one image should give one view [1, 3, 32, 32].")
@@ -121,13 +140,11 @@ def check_simclr_augment(simclr_augment) -> None:
     expect(0.3 <= flipped <= 0.7, ex,
            f"{100 * flipped:.0f}% of the views of an image (dark left, bright right) are mirrored; a horizontal flip "
            "with p=0.5 should mirror about half of them. Is RandomHorizontalFlip missing?")
-    edge = (columns[:, 1:] - columns[:, :-1]).abs().argmax(1)
-    span = (columns.amax(1) - columns.amin(1)) / (pixels.amax((1, 2)) - pixels.amin((1, 2))).clamp_min(1e-6)
+    edge = (columns[:, 1:] - columns[:, :-1]).abs().argmax(1)  # the edge lies between columns 15 and 16
     moved = ((edge - 15).abs() > 2).float().mean().item()
     expect(moved >= 0.3, ex,
            f"the edge in the middle of the image stays near the middle in {100 * (1 - moved):.0f}% of the views: the "
            "views are not random crops. Add RandomResizedCrop((32, 32), scale=(0.2, 1.0)) first.")
-    expect(bool(torch.isfinite(span).all()), ex, "augment(x) returned non-finite values.")
 
     colour = public.constant_colour(512)
     views = public.apply_augment(augment, colour, ex)
@@ -135,14 +152,17 @@ def check_simclr_augment(simclr_augment) -> None:
     expected = (1 - public.JITTER_P) * (1 - public.GRAYSCALE_P)
     expect(0.07 <= unchanged <= 0.3, ex,
            f"{100 * unchanged:.0f}% of 512 copies of a one-colour image kept their colour; colour jitter with "
-           f"p={public.JITTER_P} and grayscale with p={public.GRAYSCALE_P} leave about {100 * expected:.0f}% unchanged.")
+           f"p={public.JITTER_P} and grayscale with p={public.GRAYSCALE_P} leave about {100 * expected:.0f}% "
+           "unchanged.")
     expect(0.12 <= gray <= 0.3, ex, f"{100 * gray:.0f}% of the views are gray; expected about 20% (p=0.2).")
     pixels, reference = denormalize(views), denormalize(colour)
-    changed = (pixels - reference).abs().flatten(1).amax(1) > 2e-3
-    strength = (pixels - reference)[changed].abs().mean().item()
-    expect(0.04 <= strength <= 0.3, ex,
-           f"the colour jitter changes pixels by {strength:.3f} on average; ColorJitter(0.4, 0.4, 0.4, 0.1) on this "
-           "image changes them by about 0.15. Check its four strengths.")
+    spread = (pixels.amax(1) - pixels.amin(1)).flatten(1).amax(1)
+    jittered = ((pixels - reference).abs().flatten(1).amax(1) > 2e-3) & (spread > 2e-3)  # changed, not gray
+    strength = (pixels - reference)[jittered].abs().mean().item()
+    expect(0.09 <= strength <= 0.17, ex,
+           f"the colour jitter changes the pixels of this image by {strength:.3f} on average; K.ColorJitter(0.4, 0.4, "
+           "0.4, 0.1) changes them by about 0.13. Check its four strengths (and use ColorJitter, not ColorJiggle, "
+           "whose formulas differ).")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,6 +176,7 @@ class CropAugment(public.NoiseAugment):
         return super().__call__(x[..., 4:28, 4:28])
 
 
+@public.own_random_state
 def check_two_views(two_views) -> None:
     ex = "two_views"
     public.check_two_views(two_views)
@@ -165,13 +186,13 @@ def check_two_views(two_views) -> None:
     expect(v1.shape == x.shape and not torch.equal(v1, v2), ex, "with a batch of one image the two views should "
                                                                 "still be two different [1, 3, 32, 32] tensors.")
     x = public.toy_images(6, seed=6)
-    v1, v2 = public.get_views(two_views, x, CropAugment(), ex)
+    v1, v2 = public.get_views(two_views, x, CropAugment(), ex,
+                              "two_views(x, augment) with an augment that returns 24x24 crops of 32x32 images")
     expect(tuple(v1.shape) == tuple(v2.shape) == (6, 3, 24, 24), ex,
            "the views should be whatever augment returns (here 24x24 crops); don't assume the shape of x.")
     for v in (v1, v2):
         expect(((v - x[..., 4:28, 4:28]).std() - 0.1).abs() < 0.03, ex, "the views are not augment(x).")
-    x = public.toy_images(8, seed=7)[:, :, :, :]
-    strided = x.transpose(2, 3)  # a non-contiguous batch
+    strided = public.toy_images(8, seed=7).transpose(2, 3)  # a non-contiguous batch
     v1, v2 = public.get_views(two_views, strided, public.NoiseAugment(), ex)
     expect(((v1 - strided).std() - 0.1).abs() < 0.03 and ((v2 - strided).std() - 0.1).abs() < 0.03, ex,
            "on a non-contiguous batch the views are not augment(x).")
@@ -181,6 +202,7 @@ def check_two_views(two_views) -> None:
 # Exercises 2.3 and 2.4 - ProjectionHead and SimCLRModel
 # ----------------------------------------------------------------------------------------------
 
+@public.own_random_state
 def check_projection_head(ProjectionHead) -> None:
     ex = "ProjectionHead"
     public.check_projection_head(ProjectionHead)
@@ -194,11 +216,11 @@ def check_projection_head(ProjectionHead) -> None:
         z = head(torch.randn(4, 64))
     expect_tensor(z, ex, "head(h)", (4, 16))
     default = public.build_head(ProjectionHead, ex)
-    params = sum(p.numel() for p in default.parameters())
-    linear = 256 * 256 + 256 + 256 * 128 + 128
-    expect(params in (linear, linear + 2 * 256), ex,
-           f"the default head has {params:,} parameters; two Linear layers with biases have {linear:,} "
-           "(plus 512 with a BatchNorm1d between them). Anything else is a different head.")
+    linear = sum(p.numel() for m in public.linear_layers(default) for p in m.parameters())
+    extra = sum(p.numel() for p in default.parameters()) - linear
+    expect(extra in (0, 2 * public.HIDDEN_DIM), ex,
+           f"besides its two Linear layers the head has {extra:,} parameters; a BatchNorm1d({public.HIDDEN_DIM}) "
+           f"between them has {2 * public.HIDDEN_DIM}, nothing else belongs there. This is a different head.")
     default.eval()
     with calling(ex, "head(h) in eval mode"), torch.no_grad():
         h = torch.randn(5, 256)
@@ -208,6 +230,7 @@ def check_projection_head(ProjectionHead) -> None:
            "in eval mode each row of head(h) should depend only on its own row of h.")
 
 
+@public.own_random_state
 def check_simclr_model(SimCLRModel) -> None:
     ex = "SimCLRModel"
     public.check_simclr_model(SimCLRModel)
@@ -244,6 +267,7 @@ def _close(value: float, expected: float, tol: float = 1e-5) -> bool:
     return math.isfinite(value) and abs(value - expected) <= tol * max(1.0, abs(expected))
 
 
+@public.own_random_state
 def check_nt_xent_loss(nt_xent_loss) -> None:
     ex = "nt_xent_loss"
     public.check_nt_xent_loss(nt_xent_loss)
@@ -252,36 +276,37 @@ def check_nt_xent_loss(nt_xent_loss) -> None:
     for temperature in TEMPERATURE_SWEEP:
         value = _loss(nt_xent_loss, *fixtures["one_hot"], temperature).item()
         expected = public.one_hot_loss(4, temperature)
-        expect(_close(value, expected, 1e-4) or abs(value - expected) < 1e-6, ex,
+        expect(_close(value, expected, 1e-4), ex,
                f"on the one-hot fixture at temperature {temperature} the loss should be {expected:.4f}, got "
                f"{value:.4f}; {public.diagnose_one_hot(value, 4, temperature)}")
 
     g = torch.Generator().manual_seed(10)
-    for n, dim, temperature in ((1, 8, 0.5), (2, 3, 0.1), (5, 16, 0.3), (17, 32, 1.0), (33, 128, 0.07)):
+    for n, dim, temperature in ((1, 8, 0.5), (2, 3, 0.1), (5, 16, 0.3), (17, 32, 1.0), (12, 128, 0.07)):
         z1, z2 = torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g)
         value = _loss(nt_xent_loss, z1, z2, temperature).item()
-        expected = reference_nt_xent(z1, z2, temperature).item()
-        expect(_close(value, expected), ex,
-               f"with N={n}, D={dim}, temperature {temperature} the loss is {value:.6f}, the reference "
-               f"{expected:.6f} (tolerance 1e-5). Does your code assume a fixed batch size or dimension?")
         swapped = _loss(nt_xent_loss, z2, z1, temperature).item()
         expect(_close(swapped, value), ex,
                f"L(z1, z2) = {value:.5f} but L(z2, z1) = {swapped:.5f}: the loss must be symmetric. Use both views "
                "as anchors (2N anchors), not only z1.")
+        expected = reference_nt_xent(z1, z2, temperature).item()
+        expect(_close(value, expected), ex,
+               f"with N={n}, D={dim}, temperature {temperature} the loss is {value:.6f}, the reference "
+               f"{expected:.6f} (tolerance 1e-5). Does your code assume a fixed batch size or dimension?")
         scaled = _loss(nt_xent_loss, 1e3 * z1, 1e-2 * z2, temperature).item()
         expect(_close(scaled, value, 1e-4), ex, "the loss changes when z1 and z2 are rescaled: L2-normalise each row.")
 
-    z1 = torch.randn(6, 16, generator=g, requires_grad=True)
-    z2 = torch.randn(6, 16, generator=g, requires_grad=True)
-    before = (z1.detach().clone(), z2.detach().clone())
+    z1, z2 = torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)
+    before = (z1.clone(), z2.clone())
+    _loss(nt_xent_loss, z1, z2, 0.2)
+    expect(torch.equal(z1, before[0]) and torch.equal(z2, before[1]), ex,
+           "the loss modified z1 or z2 in place (e.g. z1 /= norm); compute new tensors instead.")
+    z1, z2 = z1.requires_grad_(), z2.requires_grad_()
     loss = _loss(nt_xent_loss, z1, z2, 0.2)
     expect(loss.requires_grad, ex, "the loss carries no gradient: don't detach, call .item() or use numpy inside.")
     with calling(ex, "loss.backward()"):
         grads = torch.autograd.grad(loss, (z1, z2))
-    expect(torch.equal(z1.detach(), before[0]) and torch.equal(z2.detach(), before[1]), ex,
-           "the loss modified z1 or z2 in place (e.g. z1 /= norm); compute new tensors instead.")
     ref_grads = torch.autograd.grad(reference_nt_xent(z1, z2, 0.2), (z1, z2))
-    expect(all(torch.allclose(a.double(), b, atol=1e-5) for a, b in zip(grads, ref_grads)), ex,
+    expect(all(torch.allclose(a.float(), b.float(), atol=1e-5) for a, b in zip(grads, ref_grads)), ex,
            "the gradients with respect to z1 and z2 differ from the reference's.")
 
     big1, big2 = 1e4 * torch.randn(8, 32, generator=g), 1e4 * torch.randn(8, 32, generator=g)
@@ -289,7 +314,7 @@ def check_nt_xent_loss(nt_xent_loss) -> None:
     expected = reference_nt_xent(big1, big2, 0.05).item()
     value = _loss(nt_xent_loss, big1, big2, 0.05).item()
     expect(_close(value, expected, 1e-4), ex,
-           f"at temperature 0.05 with embeddings of norm ~1e5 the loss is {value} instead of {expected:.5f}. "
+           f"at temperature 0.05 with embeddings of norm ~6e4 the loss is {value} instead of {expected:.5f}. "
            "Normalise before the dot product and use a stable log-softmax (F.cross_entropy or torch.logsumexp), "
            "not log(sum(exp(...))).")
 

@@ -1,0 +1,661 @@
+"""The Notebook 2 checks, tested both ways: correct variants pass, known-wrong variants fail with
+the message that names the mistake. Each wrong variant is a real mistake a student could make;
+the NT-Xent ones include every row of the signature table in the field notes."""
+
+from __future__ import annotations
+
+import math
+
+import kornia.augmentation as K
+import pytest
+import torch
+import torchvision.transforms.v2 as T
+from torch import nn
+from torch.nn import functional as F
+
+from autograder.checks import simclr as strict
+from selfsup import data
+from selfsup.checks import CheckFailed
+from selfsup.checks import simclr as public
+
+
+def both(check_name, obj):
+    """Run the public, then the strict check (the strict one also runs the public one)."""
+    getattr(public, check_name)(obj)
+    getattr(strict, check_name)(obj)
+
+
+def rejects(check_name, obj, match):
+    with pytest.raises(CheckFailed, match=match):
+        getattr(strict, check_name)(obj)
+
+
+# =========================================================================== NT-Xent
+def _stack(z1, z2):
+    return F.normalize(torch.cat([z1, z2]).float(), dim=1)
+
+
+def _targets(n, device):
+    return torch.cat([torch.arange(n, 2 * n, device=device), torch.arange(0, n, device=device)])
+
+
+nt_xent_cross_entropy = strict.nt_xent  # the vectorised reference: cross-entropy over the masked logits
+
+
+def nt_xent_logsumexp(z1, z2, temperature):
+    """Positives from the row-wise dot product of the two views, denominators by logsumexp."""
+    a = F.normalize(z1.float(), dim=-1)
+    b = F.normalize(z2.float(), dim=-1)
+    z = torch.cat([a, b])
+    sim = z @ z.T / temperature
+    sim = sim - torch.diag_embed(torch.full((z.shape[0],), float("inf"), device=z.device))
+    positive = (a * b).sum(-1) / temperature
+    return (torch.logsumexp(sim, dim=1) - positive.repeat(2)).mean()
+
+
+def nt_xent_per_view(z1, z2, temperature):
+    """Two blocks (anchor view 1, anchor view 2), each a log-softmax over [cross-view | same-view without self]."""
+    a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+    n = a.shape[0]
+    losses = []
+    for u, v in ((a, b), (b, a)):
+        cross = u @ v.T / temperature
+        same = (u @ u.T / temperature).masked_fill(torch.eye(n, dtype=torch.bool, device=u.device), float("-inf"))
+        logp = torch.log_softmax(torch.cat([cross, same], dim=1), dim=1)
+        losses.append(-logp.diagonal())
+    return torch.cat(losses).mean()
+
+
+CORRECT_NT_XENT = [nt_xent_cross_entropy, nt_xent_logsumexp, nt_xent_per_view]
+
+
+def no_self_mask(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    return F.cross_entropy(z @ z.T / temperature, _targets(n, z.device))
+
+
+def zero_diagonal(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), 0.0)
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+def no_normalisation(z1, z2, temperature):
+    n = z1.shape[0]
+    z = torch.cat([z1, z2]).float()
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+def temperature_multiplied(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T * temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+def sum_instead_of_mean(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device), reduction="sum")
+
+
+def cross_view_only(z1, z2, temperature):
+    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    logits = a @ b.T / temperature
+    labels = torch.arange(len(a))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def one_sided(z1, z2, temperature):
+    """Only the N anchors of view 1 (with all 2N - 1 candidates)."""
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits[:n], torch.arange(n, 2 * n))
+
+
+def no_offset(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, torch.cat([torch.arange(n), torch.arange(n)]))
+
+
+def fixed_temperature(z1, z2, temperature):
+    return nt_xent_cross_entropy(z1, z2, 0.5)
+
+
+def half_precision(z1, z2, temperature):
+    """Computes in the inputs' dtype: fine in float32, inexact or inf in float16."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return (torch.logsumexp(logits, 1) - logits[torch.arange(2 * n), _targets(n, "cpu")]).mean()
+
+
+def cpu_only(z1, z2, temperature):
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, "cpu"))
+
+
+def returns_float(z1, z2, temperature):
+    return nt_xent_cross_entropy(z1, z2, temperature).item()
+
+
+def detached(z1, z2, temperature):
+    return nt_xent_cross_entropy(z1.detach(), z2.detach(), temperature)
+
+
+def normalises_in_place(z1, z2, temperature):
+    z1 /= z1.norm(dim=1, keepdim=True)
+    z2 /= z2.norm(dim=1, keepdim=True)
+    return nt_xent_cross_entropy(z1, z2, temperature)
+
+
+def normalises_columns(z1, z2, temperature):
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=0)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+def per_anchor(z1, z2, temperature):
+    """No reduction: a [2N] vector."""
+    n = z1.shape[0]
+    z = _stack(z1, z2)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device), reduction="none")
+
+
+WRONG_NT_XENT = [
+    (no_self_mask, r"log\(2N\).*Mask the self-similarity"),
+    (zero_diagonal, r"set to 0 instead of -inf"),
+    (no_normalisation, r"L2-normalise"),
+    (temperature_multiplied, r"multiplied the similarities by the temperature"),
+    (sum_instead_of_mean, r"summed over the anchors"),
+    (cross_view_only, r"log\(N\).*both views"),
+    (one_sided, r"must be symmetric"),
+    (no_offset, r"not finite.*i \+ N"),
+    (fixed_temperature, r"at temperature 0\.07"),
+    (half_precision, r"float16.*compute the loss in float32"),
+    (cpu_only, r"Take the device from the inputs"),
+    (returns_float, r"should be a torch\.Tensor"),
+    (detached, r"carries no gradient"),
+    (normalises_in_place, r"in place"),
+    (normalises_columns, r"should be log\(1 \+ \(2N - 2\) exp\(-1 / temperature\)\) = 0\.5944; got 1\.1654"),
+    (per_anchor, r"should be a scalar"),
+]
+
+
+@pytest.mark.parametrize("loss", CORRECT_NT_XENT, ids=lambda f: f.__name__)
+def test_nt_xent_accepts(loss):
+    both("check_nt_xent_loss", loss)
+
+
+@pytest.mark.parametrize("loss,match", WRONG_NT_XENT, ids=[f.__name__ for f, _ in WRONG_NT_XENT])
+def test_nt_xent_rejects(loss, match):
+    rejects("check_nt_xent_loss", loss, match)
+
+
+@pytest.mark.parametrize("loss,match", [WRONG_NT_XENT[i] for i in range(6)] + [WRONG_NT_XENT[7]],
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_public_nt_xent_teaches_the_closed_forms(loss, match):
+    """The field-notes variants that the closed forms catch are already caught by the public check."""
+    with pytest.raises(CheckFailed, match=match):
+        public.check_nt_xent_loss(loss)
+
+
+def test_field_notes_signatures():
+    """The numbers of the field notes' NT-Xent table (N=4, t=0.5) hold for the variants above."""
+    fx = public.nt_xent_fixtures(4)
+    variants = {"nt_xent_cross_entropy": nt_xent_cross_entropy, "no_self_mask": no_self_mask,
+                "zero_diagonal": zero_diagonal, "temperature_multiplied": temperature_multiplied,
+                "sum_instead_of_mean": sum_instead_of_mean, "cross_view_only": cross_view_only, "no_offset": no_offset}
+    value = {name: {k: f(*v, 0.5) for k, v in fx.items()} for name, f in variants.items()}
+    assert value["nt_xent_cross_entropy"]["identical"].item() == pytest.approx(math.log(7), abs=1e-4)
+    assert value["nt_xent_cross_entropy"]["one_hot"].item() == pytest.approx(0.5944, abs=1e-4)
+    assert value["no_self_mask"]["identical"].item() == pytest.approx(2.0794, abs=1e-4)
+    assert value["zero_diagonal"]["one_hot"].item() == pytest.approx(0.6665, abs=1e-4)
+    assert value["temperature_multiplied"]["one_hot"].item() == pytest.approx(1.5345, abs=1e-4)
+    assert value["sum_instead_of_mean"]["identical"].item() == pytest.approx(15.57, abs=1e-2)
+    assert value["cross_view_only"]["identical"].item() == pytest.approx(1.3863, abs=1e-4)
+    assert math.isinf(value["no_offset"]["one_hot"].item())
+    sweep = [public.one_hot_loss(4, t) for t in strict.TEMPERATURE_SWEEP]
+    assert sweep == pytest.approx([0.0000, 0.0003, 0.0396, 0.1940, 0.5944, 1.1654], abs=1e-4)
+
+
+def test_reference_is_the_paper_loss():
+    """The literal reference agrees with the vectorised loss (and is symmetric)."""
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    ref = strict.reference_nt_xent(z1, z2, 0.3)
+    assert ref.item() == pytest.approx(nt_xent_cross_entropy(z1, z2, 0.3).item(), abs=1e-6)
+    assert ref.item() == pytest.approx(strict.reference_nt_xent(z2, z1, 0.3).item(), abs=1e-12)
+
+
+def test_nt_xent_decreases_when_trained():
+    """A behaviour test: a few optimiser steps on free embeddings lower the loss."""
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(16, 8, requires_grad=True), torch.randn(16, 8, requires_grad=True)
+    opt = torch.optim.SGD([z1, z2], lr=0.5)
+    first = nt_xent_cross_entropy(z1, z2, 0.5)
+    for _ in range(20):
+        opt.zero_grad()
+        nt_xent_cross_entropy(z1, z2, 0.5).backward()
+        opt.step()
+    assert nt_xent_cross_entropy(z1, z2, 0.5).item() < first.item() - 0.5
+
+
+# =========================================================================== augmentation
+def _ops(**kw):
+    crop = K.RandomResizedCrop((32, 32), scale=(0.2, 1.0), **kw)
+    return nn.Sequential(crop, K.RandomHorizontalFlip(**kw), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, **kw),
+                         K.RandomGrayscale(p=0.2, **kw))
+
+
+def augment_lambda():
+    ops = _ops()
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+class AugmentModule(nn.Module):
+    """An nn.Module with kornia's own (de)normalisation around AugmentationSequential."""
+
+    def __init__(self):
+        super().__init__()
+        mean, std = torch.tensor(data.CIFAR_MEAN), torch.tensor(data.CIFAR_STD)
+        self.ops = K.AugmentationSequential(
+            K.Denormalize(mean, std),
+            K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
+            K.RandomHorizontalFlip(),
+            K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+            K.RandomGrayscale(p=0.2),
+            K.Normalize(mean, std),
+        )
+
+    def forward(self, x):
+        return self.ops(x)
+
+
+CORRECT_AUGMENT = [augment_lambda, AugmentModule, strict.reference_augment]
+
+
+def same_on_batch():
+    ops = _ops(same_on_batch=True)
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def torchvision_v2():
+    ops = T.Compose([T.RandomResizedCrop(32, scale=(0.2, 1.0)), T.RandomHorizontalFlip(),
+                     T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), T.RandomGrayscale(p=0.2)])
+    return lambda x: data.normalize(ops(data.denormalize(x).clamp(0, 1)))
+
+
+def fixed_seed():
+    """Seeds inside every call: the same view twice."""
+    ops = _ops()
+
+    def augment(x):
+        torch.manual_seed(0)
+        return data.normalize(ops(data.denormalize(x)))
+    return augment
+
+
+def no_colour_jitter():
+    ops = nn.Sequential(K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)), K.RandomHorizontalFlip(),
+                        K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def no_grayscale():
+    ops = nn.Sequential(K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)), K.RandomHorizontalFlip(),
+                        K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def no_flip():
+    ops = nn.Sequential(K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+                        K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def no_crop():
+    ops = nn.Sequential(K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def no_renormalise():
+    ops = _ops()
+    return lambda x: ops(data.denormalize(x))
+
+
+def no_denormalise():
+    ops = _ops()
+    return lambda x: ops(x)
+
+
+def wrong_size():
+    ops = nn.Sequential(K.RandomResizedCrop((24, 24), scale=(0.2, 1.0)), K.RandomHorizontalFlip(),
+                        K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def weak_jitter():
+    ops = nn.Sequential(K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)), K.RandomHorizontalFlip(),
+                        K.ColorJitter(0.04, 0.04, 0.04, 0.01, p=0.8), K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def imagenet_strength_jitter():
+    """The paper's ImageNet strength (0.8, 0.8, 0.8, 0.2) instead of the 0.4 asked for."""
+    ops = nn.Sequential(K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)), K.RandomHorizontalFlip(),
+                        K.ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8), K.RandomGrayscale(p=0.2))
+    return lambda x: data.normalize(ops(data.denormalize(x)))
+
+
+def returns_module_class():
+    """Forgets to call: returns the kornia class itself."""
+    return K.ColorJitter
+
+
+WRONG_AUGMENT = [
+    (same_on_batch, r"drawn once for the whole batch"),
+    (torchvision_v2, r"drawn once for the whole batch"),
+    (fixed_seed, r"not random"),
+    (no_colour_jitter, r"ColorJitter.*missing"),
+    (no_grayscale, r"RandomGrayscale"),
+    (no_flip, r"RandomHorizontalFlip missing"),
+    (no_crop, r"many views are identical.*RandomResizedCrop"),
+    (no_renormalise, r"Finish with data\.normalize"),
+    (no_denormalise, r"instead of data\.denormalize\(x\)"),
+    (wrong_size, r"should return 32x32 images"),
+    (weak_jitter, r"Check its four strengths"),
+    (imagenet_strength_jitter, r"Check its four strengths"),
+    (returns_module_class, r"augment\(x\)"),
+]
+
+
+@pytest.mark.parametrize("builder", CORRECT_AUGMENT, ids=lambda f: f.__name__)
+def test_augment_accepts(builder):
+    both("check_simclr_augment", builder)
+
+
+@pytest.mark.parametrize("builder,match", WRONG_AUGMENT, ids=[f.__name__ for f, _ in WRONG_AUGMENT])
+def test_augment_rejects(builder, match):
+    rejects("check_simclr_augment", builder, match)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_augment_checks_are_stable_across_seeds(seed, monkeypatch):
+    """The statistical bounds hold for the reference augmentation with other random draws."""
+    monkeypatch.setattr(public, "CHECK_SEED", 1000 * seed)
+    strict.check_simclr_augment(strict.reference_augment)
+
+
+# =========================================================================== two_views
+def views_two_calls(x, augment):
+    return augment(x), augment(x)
+
+
+def views_doubled_batch(x, augment):
+    return tuple(augment(torch.cat([x, x])).chunk(2))
+
+
+def views_same_twice(x, augment):
+    view = augment(x)
+    return view, view
+
+
+def views_one_original(x, augment):
+    return x, augment(x)
+
+
+def views_single_tensor(x, augment):
+    return torch.stack([augment(x), augment(x)])
+
+
+def views_shuffled(x, augment):
+    return augment(x), augment(x.flip(0))
+
+
+def views_fixed_shape(x, augment):
+    out = torch.empty_like(x), torch.empty_like(x)
+    out[0].copy_(augment(x))
+    out[1].copy_(augment(x))
+    return out
+
+
+@pytest.mark.parametrize("fn", [views_two_calls, views_doubled_batch], ids=lambda f: f.__name__)
+def test_two_views_accepts(fn):
+    both("check_two_views", fn)
+
+
+@pytest.mark.parametrize("fn,match", [
+    (views_same_twice, r"identical"),
+    (views_one_original, r"unaugmented x"),
+    (views_single_tensor, r"should return a pair"),
+    (views_shuffled, r"not an augmentation of x itself"),
+    (views_fixed_shape, r"returns 24x24 crops.*raised RuntimeError"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_two_views_rejects(fn, match):
+    rejects("check_two_views", fn, match)
+
+
+# =========================================================================== heads and models
+class HeadSequential(nn.Module):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, h):
+        return self.net(h)
+
+
+class HeadBatchNorm(nn.Module):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        self.fc1, self.bn = nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, h):
+        return self.fc2(F.relu(self.bn(self.fc1(h))))
+
+
+class HeadNoBiasBeforeBatchNorm(nn.Module):
+    """The bias of the first layer is redundant before a BatchNorm; leaving it out is fine."""
+
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(),
+                                 nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, h):
+        return self.net(h)
+
+
+class HeadSingleLinear(nn.Module):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        self.fc = nn.Linear(in_dim, out_dim)
+
+    def forward(self, h):
+        return self.fc(h)
+
+
+class HeadNoNonlinearity(HeadSequential):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__(in_dim, hidden_dim, out_dim)
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.Linear(hidden_dim, out_dim))
+
+
+class HeadFinalReLU(HeadSequential):
+    def forward(self, h):
+        return F.relu(self.net(h))
+
+
+class HeadWrongWidth(HeadSequential):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__(in_dim, hidden_dim, hidden_dim)
+
+
+class HeadFixedSizes(HeadSequential):
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+
+
+class HeadExtraNorms(nn.Module):
+    """A LayerNorm on the input on top of the BatchNorm: a different head (the parameter count says so)."""
+
+    def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim),
+                                 nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, h):
+        return self.net(h)
+
+
+class HeadNormalisesBatch(HeadSequential):
+    """Normalises h over the batch (dim=0) instead of per row: a sample's z depends on the others."""
+
+    def forward(self, h):
+        return self.net(F.normalize(h, dim=0))
+
+
+@pytest.mark.parametrize("cls", [HeadSequential, HeadBatchNorm, HeadNoBiasBeforeBatchNorm, strict.reference_head],
+                         ids=lambda c: c.__name__)
+def test_head_accepts(cls):
+    both("check_projection_head", cls)
+
+
+@pytest.mark.parametrize("cls,match", [
+    (HeadSingleLinear, r"exactly two nn\.Linear"),
+    (HeadNoNonlinearity, r"affine map"),
+    (HeadFinalReLU, r"ends with a ReLU"),
+    (HeadWrongWidth, r"should have shape \(8, 128\)"),
+    (HeadFixedSizes, r"use the arguments"),
+    (HeadExtraNorms, r"different head"),
+    (HeadNormalisesBatch, r"depend only on its own row"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_head_rejects(cls, match):
+    rejects("check_projection_head", cls, match)
+
+
+class ModelPlain(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x):
+        h = self.backbone(x)
+        return h, self.head(h)
+
+
+class ModelEncodeProject(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def encode(self, x):
+        return self.backbone(x)
+
+    def forward(self, x):
+        h = self.encode(x)
+        z = self.head(h)
+        return [h, z]
+
+
+class ModelSwapped(ModelPlain):
+    def forward(self, x):
+        h, z = super().forward(x)
+        return z, h
+
+
+class ModelDetached(ModelPlain):
+    def forward(self, x):
+        h = self.backbone(x)
+        return h, self.head(h.detach())
+
+
+class ModelNewHead(ModelPlain):
+    def __init__(self, backbone, head):
+        super().__init__(backbone, nn.Linear(256, 128))
+
+
+class ModelOnlyZ(ModelPlain):
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+class ModelUnregistered(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.parts = [backbone, head]
+
+    def forward(self, x):
+        h = self.parts[0](x)
+        return h, self.parts[1](h)
+
+
+class ModelOtherName(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.encoder, self.head = backbone, head
+
+    def forward(self, x):
+        h = self.encoder(x)
+        return h, self.head(h)
+
+
+@pytest.mark.parametrize("cls", [ModelPlain, ModelEncodeProject], ids=lambda c: c.__name__)
+def test_model_accepts(cls):
+    both("check_simclr_model", cls)
+
+
+@pytest.mark.parametrize("cls,match", [
+    (ModelSwapped, r"returned \(z, h\)"),
+    (ModelDetached, r"no gradient into the backbone"),
+    (ModelNewHead, r"don't build a new head"),
+    (ModelOnlyZ, r"should return a pair \(h, z\)"),
+    (ModelUnregistered, r"should be among model\.parameters\(\)"),
+    (ModelOtherName, r"keep the backbone as model\.backbone"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_model_rejects(cls, match):
+    rejects("check_simclr_model", cls, match)
+
+
+# =========================================================================== unfilled exercises
+def _not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+class _Blank(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("check,obj", [
+    ("check_simclr_augment", _not_implemented), ("check_two_views", _not_implemented),
+    ("check_projection_head", _Blank), ("check_simclr_model", _Blank), ("check_nt_xent_loss", _not_implemented),
+])
+def test_blank_exercise_says_not_filled_in(check, obj):
+    with pytest.raises(CheckFailed, match="not filled in yet"):
+        getattr(public, check)(obj)
+
+
+def test_checks_leave_the_random_state_alone():
+    """A check seeds its own inputs but must not reseed the student's notebook."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    strict.check_two_views(views_two_calls)
+    strict.check_nt_xent_loss(nt_xent_logsumexp)
+    assert torch.equal(torch.rand(3), expected)
