@@ -11,7 +11,6 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml shared/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q -e ./shared -e .
