@@ -117,9 +117,12 @@ def pretext_loader(dataset, shuffle):
 #
 # ### 1.1 Random initialisation (the floor)
 #
-# How good are features from a network that has learned nothing? Better than chance (10%), as you
-# will see: random convolutions followed by ReLU and pooling already compute a rich set of local
-# colour and edge statistics, and a linear classifier on 256 of them goes a long way.
+# How good are features from a network that has learned nothing? Much better than chance (10%):
+# random convolutions followed by ReLU and pooling already compute a rich set of local colour and
+# edge statistics, and a linear classifier on 256 of them goes a long way. With seed 0 on the full
+# CIFAR-10 this probe measured 52.0% in the course's run (`benchmarks/probe_agreement.py`, which
+# also checks the probe against scikit-learn's `LogisticRegression`: 51.9%). Every method below
+# has to beat that number, not 10%.
 
 # %%
 runtime.seed_everything(SEED)
