@@ -2,7 +2,10 @@
 
 This is the in-kernel pass: nbgrader restores the locked test cells from the gradebook
 (hidden tests included), runs the notebook in grading mode and scores each test cell.
-One :class:`Autograder` amortises nbgrader's start-up over many submissions.
+One :class:`Autograder` amortises nbgrader's start-up over many submissions. With ``limits``
+its kernels run under :mod:`autograder.grading.execute` (time, memory, output and network
+limits); with ``template`` it copies a course directory built earlier instead of building one
+(what the grading workers do: the gradebook is generated once per batch).
 """
 
 from __future__ import annotations
@@ -35,21 +38,41 @@ class Autograder:
         root: an empty (or missing) folder to hold the course directory.
         assignments: notebook names, e.g. ``["01_pretext_tasks"]``.
         cell_timeout: seconds a cell may run before nbgrader interrupts it.
+        source_dir: where ``NN_name.py`` sources live.
+        limits: grading limits (:class:`autograder.grading.limits.Limits`); their cell time-out
+            wins over ``cell_timeout``.
+        isolate_network: start kernels without network (needs :func:`network_isolation_available`).
+        template: a course directory made by an earlier :class:`Autograder` of the same
+            assignments, copied instead of generating the assignments again.
     """
 
     def __init__(self, root: Path, assignments: list[str], cell_timeout: int | None = None,
-                 source_dir: Path = course_mod.SOURCE):
+                 source_dir: Path = course_mod.SOURCE, limits=None, isolate_network: bool = False,
+                 template: Path | None = None):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
         put_venv_on_path()
         self.root = Path(root)
-        course = course_mod.load_course()
-        sources = {name: prepare(name, course, source_dir) for name in assignments}
-        generate_assignments(sources, self.root)
+        self.assignments = list(assignments)
+        if template is not None:
+            shutil.copytree(template, self.root, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+        else:
+            course = course_mod.load_course()
+            sources = {name: prepare(name, course, source_dir) for name in assignments}
+            generate_assignments(sources, self.root)
         kwargs = {} if cell_timeout is None else {"cell_timeout": cell_timeout}
         self.config = nbgrader_config(self.root, **kwargs)
+        if limits is not None:
+            from .grading.execute import configure
+
+            configure(self.config, limits, isolate_network)
         self.api = NbGraderAPI(CourseDirectory(config=self.config), config=self.config)
+
+    def release(self, assignment: str) -> nbformat.NotebookNode:
+        """The release notebook nbgrader generated for ``assignment`` (what students start from)."""
+        return nbformat.read(self.root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
 
     def autograde(self, assignment: str, student: str, notebook: Path | nbformat.NotebookNode) -> dict[str, CellScore]:
         """Autograde one student's notebook of ``assignment``; return its scores by grade id.

@@ -1,0 +1,391 @@
+"""One grading batch: inputs -> records -> outputs, with worker processes, ``--shard`` and ``--resume``.
+
+1. Every input is read and identified (student, assignment), in every shard, so that all
+   shards agree on duplicate handling; a student with two files of one assignment is graded
+   twice, as ``id`` and ``id--2``, and both are flagged.
+2. This shard's submissions (input ``i`` belongs to shard ``i % N + 1``) are repaired and
+   handed to ``--jobs`` workers (:mod:`.worker`), each with its own copy of one nbgrader course
+   directory generated once for the batch. A worker that exceeds the per-notebook backstop or
+   dies is killed with its kernel and replaced; the submission is then re-checked without the
+   in-kernel pass.
+3. Each finished submission's record is written at once (atomically, signed), so an
+   interrupted batch continues with ``--resume``: records whose input, grader code, limits and
+   seed are unchanged are kept.
+4. The outputs are rewritten from the records (:mod:`.report`).
+
+The probe seed is drawn once per output folder (or given with ``--seed``) and mixed with each
+file's hash, so a re-run grades the same way and a student cannot know the probes in advance.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .. import course as course_mod
+from . import inputs as inputs_mod
+from .channel import LineReader
+from .limits import Limits, kill_tree, network_isolation_available
+from .repair import repair
+from .report import (SECRET_ENV, atomic_write, dumps, load_records, record_id, save_record, signing_key,
+                     write_outputs)
+
+STATE_FILE = ".grading-state.json"
+_SECRET_NAMES = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^AWS_|^ACTIONS_|^GH_", re.I)
+
+
+@dataclass
+class Options:
+    """What ``python -m autograder grade`` was asked to do (see its ``--help``)."""
+
+    paths: list[str]
+    out: Path
+    assignment: str | None = None
+    jobs: int = 1
+    shard: tuple[int, int] = (1, 1)
+    resume: bool = False
+    limits: Limits = field(default_factory=Limits)
+    student_pattern: str = inputs_mod.DEFAULT_STUDENT_PATTERN
+    student: str | None = None
+    seed: int | None = None
+    source_dir: Path = course_mod.SOURCE
+    release_dir: Path = course_mod.RELEASE
+    log: object = None  # a callable taking one line, e.g. print
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ValueError(f"--shard must look like I/N with 1 <= I <= N, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def student_environment(jobs: int) -> dict[str, str]:
+    """The environment of workers (and so of kernels): no secrets, grading mode, a fair share of threads."""
+    env = {k: v for k, v in os.environ.items() if not _SECRET_NAMES.search(k)}
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    env.update(SELFSUP_MODE="grading", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def fingerprint(limits: Limits, isolation: str, source_dir: Path) -> str:
+    """A hash of everything that decides a grade: grader code, sources, checks, limits, isolation."""
+    digest = hashlib.sha256(json.dumps([limits.as_dict(), isolation]).encode())
+    grader = Path(__file__).resolve().parent.parent
+    files = sorted(grader.rglob("*.py")) + sorted(Path(source_dir).glob("*.py")) \
+        + sorted((course_mod.HELPER / "selfsup").rglob("*.py"))
+    for path in files:
+        if "__pycache__" not in path.parts:
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _seed(batch_seed: int, sha: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{batch_seed}:{sha}".encode()).digest()[:8], "big") >> 2
+
+
+# ---------------------------------------------------------------------------- identification
+@dataclass
+class Item:
+    """One input file on its way through the batch."""
+
+    file: inputs_mod.InputFile
+    record: dict
+    notebook: nbformat.NotebookNode | None = None
+
+
+def _release_notebooks(options: Options) -> dict[str, nbformat.NotebookNode]:
+    names = course_mod.assignments() if options.source_dir == course_mod.SOURCE else \
+        sorted(p.stem for p in Path(options.source_dir).glob("[0-9][0-9]_*.py"))
+    out = {}
+    for name in names:
+        path = Path(options.release_dir) / name / f"{name}.ipynb"
+        if path.exists():
+            out[name] = nbformat.read(path, as_version=4)
+    return out
+
+
+def identify(files: list[inputs_mod.InputFile], options: Options, releases: dict) -> list[Item]:
+    """Read, recognise and name every input; mark duplicates."""
+    recognizer = inputs_mod.Recognizer(releases)
+    items = []
+    for f in files:
+        record = {"key": f.key, "status": "graded", "reason": "", "student": "", "assignment": "",
+                  "exercises": {}, "manual": {}, "total": 0.0, "max": 0.0, "flags": [], "repairs": []}
+        try:
+            content = f.read_bytes()
+        except (OSError, ValueError) as error:
+            items.append(Item(f, {**record, "status": "unreadable", "reason": f"cannot read: {error}", "sha256": ""}))
+            continue
+        record["sha256"] = hashlib.sha256(content).hexdigest()
+        try:
+            nb = inputs_mod.read_notebook(content, f.name)
+        except inputs_mod.NotANotebook as error:
+            items.append(Item(f, {**record, "status": "unreadable", "reason": str(error)}))
+            continue
+        best, scores = recognizer.recognise(nb)
+        record["recognition"] = scores
+        if options.assignment:
+            if scores.get(options.assignment, 0.0) >= recognizer.min_score:
+                best = options.assignment
+            else:
+                other = f"; it looks like {best}" if best else ""
+                record.update(status="unrecognised", reason=f"not a notebook of {options.assignment}{other}")
+                best = None
+        elif best is None:
+            record.update(status="unrecognised", reason="does not match any assignment of the course "
+                                                        f"(best similarity {max(scores.values(), default=0):.2f})")
+        if best:
+            record["assignment"] = best
+            record["student"], record["student_source"] = inputs_mod.student_id(
+                f, content, best, options.student_pattern, options.student)
+        items.append(Item(f, record, nb if best else None))
+    groups: dict[tuple, list[Item]] = {}
+    for item in items:
+        if item.notebook is not None:
+            groups.setdefault((item.record["student"], item.record["assignment"]), []).append(item)
+    for (student, assignment), group in groups.items():
+        if len(group) < 2:
+            continue
+        names = ", ".join(i.file.key for i in group)
+        for n, item in enumerate(group):
+            if n:
+                item.record["student"] = f"{student}--{n + 1}"
+            item.record["flags"].append({"kind": "duplicate", "exercise": None, "message":
+                                         f"{student} handed in {len(group)} files of {assignment} ({names}); each is "
+                                         f"graded, as {student}" + "".join(f", {student}--{k + 1}"
+                                                                           for k in range(1, len(group)))})
+    return items
+
+
+# ---------------------------------------------------------------------------- workers
+class WorkerHandle:
+    """One worker process and the protocol around it (used by one thread at a time)."""
+
+    def __init__(self, setup: dict, env: dict, log_path: Path):
+        self.setup, self.env, self.log_path = setup, env, log_path
+        self.proc: subprocess.Popen | None = None
+        self.reader: LineReader | None = None
+
+    def _start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=log, env=self.env, start_new_session=True)
+        log.close()
+        self.reader = LineReader(self.proc.stdout.fileno())
+        self._send(self.setup)
+        reply = self._read(time.monotonic() + 300)
+        if not reply or not reply.get("ready"):
+            self.stop()
+            raise RuntimeError(f"a grading worker did not start; see {self.log_path}")
+
+    def _send(self, message: dict) -> None:
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def _read(self, deadline: float) -> dict | None:
+        """The next message, or None on time-out or end of stream."""
+        return self.reader.read(deadline)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc.pid)
+            self.proc.wait()
+            self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.stop()
+
+    def grade(self, job: dict, limits: Limits, exercises: int) -> dict:
+        """The worker's result for ``job``; on a time-out or a crash, again without the in-kernel pass."""
+        from .recheck import MAX_ATTEMPTS, STARTUP_TIMEOUT  # imports torch: only where it is needed
+
+        phase1 = limits.notebook_timeout + 180.0
+        phase2 = MAX_ATTEMPTS * (STARTUP_TIMEOUT + (exercises + 2) * limits.recheck_timeout) + 120.0
+        for attempt in range(2):
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            self._send(job)
+            deadline, autograded = time.monotonic() + phase1, False
+            while True:
+                message = self._read(deadline)
+                if message is None:
+                    break
+                if message.get("id") != job["id"]:
+                    continue
+                if message.get("phase") == "autograded":
+                    deadline, autograded = time.monotonic() + phase2, True
+                elif "result" in message:
+                    return message["result"]
+                elif "error" in message:
+                    raise RuntimeError(message["error"])
+            timed_out = self.proc.poll() is None
+            self.stop()
+            if autograded or attempt:
+                raise RuntimeError("the re-check did not finish" if autograded else "the grading worker failed twice")
+            why = f"the notebook did not finish within its time limit ({limits.notebook_timeout:.0f} s)" if timed_out \
+                else "the grading worker crashed while running the notebook"
+            job = {**job, "skip_autograde": why}
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------- the batch
+def _state(out: Path, options: Options) -> dict:
+    path = out / STATE_FILE
+    state = json.loads(path.read_text()) if path.exists() else {}
+    if options.seed is not None:
+        state["seed"] = int(options.seed)
+    state.setdefault("seed", secrets.randbits(48))
+    atomic_write(path, dumps(state))
+    return state
+
+
+def run(options: Options) -> list[dict]:
+    """Grade a batch; return the records of this shard (also written to ``options.out``)."""
+    log = options.log or (lambda line: None)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    index, count = options.shard
+    files = inputs_mod.discover(options.paths)
+    releases = _release_notebooks(options)
+    if options.assignment and options.assignment not in releases:
+        raise ValueError(f"unknown assignment {options.assignment!r}; built ones: {sorted(releases)}")
+    items = [item for n, item in enumerate(identify(files, options, releases)) if n % count == index - 1]
+    isolate = not options.limits.network and network_isolation_available()
+    isolation = "network namespace" if isolate else ("none" if options.limits.network else "sockets blocked")
+    state = _state(out, options)
+    key = signing_key(out)
+    fp = fingerprint(options.limits, isolation, options.source_dir)
+    previous, rejected = load_records(out, key)
+    for name in rejected:
+        log(f"warning: ignoring record {name}: its signature does not match (edited, or another key)")
+    for item in items:
+        item.record.update(fingerprint=fp, seed=_seed(state["seed"], item.record.get("sha256", "")))
+    done, todo = [], []
+    for item in items:
+        old = previous.get(item.file.key)
+        same = old is not None and old.get("status") != "error" and all(
+            old.get(k) == item.record.get(k) for k in ("sha256", "fingerprint", "seed", "student", "assignment"))
+        if options.resume and same:
+            done.append(old)
+        elif item.notebook is None:
+            done.append(item.record)
+            save_record(out, item.record, key)
+        else:
+            todo.append(item)
+    log(f"{len(items)} input file(s) in shard {index}/{count}: {len(todo)} to grade, {len(done)} done or not gradable")
+    if todo:
+        done += _grade(todo, options, out, key, isolate, log)
+    keep = {record_id(i.file.key) for i in items}
+    for stale in (out / "records").glob("*.json"):
+        if stale.stem not in keep:
+            stale.unlink()
+    meta = {"seed": state["seed"], "fingerprint": fp, "limits": options.limits.as_dict(), "isolation": isolation,
+            "shard": f"{index}/{count}", "signed_with": SECRET_ENV if os.environ.get(SECRET_ENV) else "key file"}
+    write_outputs(out, done, meta)
+    return done
+
+
+_TEMPLATES: dict[tuple, Path] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _template(assignments: list[str], source_dir: Path):
+    """The nbgrader course directory of ``assignments``, generated once per process and set of sources."""
+    from ..autograde import Autograder
+
+    sources = tuple((a, hashlib.sha256((Path(source_dir) / f"{a}.py").read_bytes()).hexdigest()) for a in assignments)
+    key = (str(source_dir), sources)
+    with _TEMPLATES_LOCK:
+        if key not in _TEMPLATES or not (_TEMPLATES[key] / "gradebook.db").exists():
+            root = Path(tempfile.mkdtemp(prefix="grading-template-"))
+            atexit.register(shutil.rmtree, root, True)
+            Autograder(root / "course", assignments, source_dir=source_dir)
+            _TEMPLATES[key] = root / "course"
+        return _TEMPLATES[key]
+
+
+def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolate: bool, log) -> list[dict]:
+    assignments = sorted({i.record["assignment"] for i in todo})
+    workdir = Path(tempfile.mkdtemp(prefix="grading-"))
+    results, lock = [], threading.Lock()
+    try:
+        started = time.monotonic()
+        template = _template(assignments, options.source_dir)
+        releases = {a: nbformat.read(template / "release" / a / f"{a}.ipynb", as_version=4) for a in assignments}
+        log(f"course directory for {', '.join(assignments)} ready in {time.monotonic() - started:.0f} s")
+        jobs: queue.Queue = queue.Queue()
+        for n, item in enumerate(todo):
+            release = releases[item.record["assignment"]]
+            repaired, repairs, cleaned = repair(item.notebook, release)
+            item.record["repairs"] = [r.as_dict() for r in repairs]
+            item.record["colab_cells_cleaned"] = cleaned
+            item.record["status"] = "repaired" if repairs else "graded"
+            path = workdir / "submissions" / f"{n}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(repaired, path)
+            tests = sum(1 for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
+                        and c.cell_type == "code")
+            jobs.put((item, {"id": n, "notebook": str(path), "record": item.record}, tests))
+        setup = {"template": str(template), "assignments": assignments, "limits": options.limits.as_dict(),
+                 "isolate": isolate, "out": str(out.resolve()), "workdir": str(workdir)}
+        env = student_environment(options.jobs)
+        (out / "logs").mkdir(exist_ok=True)
+
+        def serve(slot: int) -> None:
+            handle = WorkerHandle(setup, env, out / "logs" / f"worker-{slot}.log")
+            try:
+                while True:
+                    try:
+                        item, job, tests = jobs.get_nowait()
+                    except queue.Empty:
+                        return
+                    begun = time.monotonic()
+                    try:
+                        result = handle.grade(job, options.limits, tests)
+                        record = {**item.record, **result, "flags": item.record["flags"] + result["flags"]}
+                    except Exception as error:  # noqa: BLE001 - the batch goes on
+                        record = {**item.record, "status": "error", "reason": f"grading failed: {error}"}
+                    record["timing"] = {**record.get("timing", {}), "total_s": round(time.monotonic() - begun, 2)}
+                    save_record(out, record, key)
+                    with lock:
+                        results.append(record)
+                        log(f"[{len(results)}/{len(todo)}] {record['student']} {record['assignment']}: "
+                            f"{record['total']:g}/{record['max']:g} ({record['status']}, "
+                            f"{record['timing']['total_s']:.0f} s)")
+            finally:
+                handle.close()
+
+        threads = [threading.Thread(target=serve, args=(slot,), daemon=True)
+                   for slot in range(max(1, min(options.jobs, len(todo))))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results

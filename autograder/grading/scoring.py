@@ -1,0 +1,74 @@
+"""Points from the two passes: the re-check decides, the in-kernel pass is compared with it.
+
+For each autograded test cell:
+
+* the points are the cell's maximum if the re-check passed and 0 otherwise;
+* a notebook without probes (``unchecked``) keeps nbgrader's in-kernel score, with a flag;
+* **possible tampering** is flagged when the in-kernel test passed and the re-check did not
+  (rebinding, monkeypatching, input transformers, objects that compare equal to anything);
+* a **disagreement** note is added when the in-kernel test failed but the re-check passed
+  (an error elsewhere in the notebook, output on stderr, a time-out): the points are given.
+"""
+
+from __future__ import annotations
+
+import nbformat
+
+from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
+from .recheck import PASS, UNCHECKED, Outcome
+
+
+def graded_cells(release: nbformat.NotebookNode) -> tuple[dict[str, float], dict[str, float]]:
+    """``({test cell id: points}, {answer cell id: points})`` of a release notebook, in order."""
+    tests, answers = {}, {}
+    for cell in release.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            (answers if meta.get("solution") else tests)[meta["grade_id"]] = float(meta.get("points", 0))
+    return tests, answers
+
+
+def in_kernel_results(autograded: nbformat.NotebookNode | None, scores: dict | None) -> dict[str, str]:
+    """What the in-kernel pass said per test cell: ``pass``, ``fail``, ``not run`` or ``unavailable``."""
+    if autograded is None or scores is None:
+        return {}
+    out = {}
+    for cell in autograded.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid not in scores or cell.cell_type != "code":
+            continue
+        enames = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+        score = scores[gid]
+        if enames & {NOT_RUN}:
+            out[gid] = "not run"
+        elif score.max_score > 0 and score.score >= score.max_score:
+            out[gid] = "pass"
+        else:
+            out[gid] = "timeout" if enames & {TIMEOUT, KERNEL_DIED} else "fail"
+    return out
+
+
+def combine(tests: dict[str, float], outcomes: dict[str, Outcome], in_kernel: dict[str, str],
+            in_kernel_points: dict[str, float]) -> tuple[dict[str, dict], list[dict]]:
+    """Per test cell ``{points, max, status, message, in_kernel}`` and the flags of a submission."""
+    exercises, flags = {}, []
+    for test, maximum in tests.items():
+        outcome = outcomes.get(test, Outcome(UNCHECKED, "not re-checked"))
+        kernel = in_kernel.get(test, "unavailable")
+        if outcome.status == UNCHECKED:
+            points = float(in_kernel_points.get(test, 0.0))
+            flags.append({"kind": "not_rechecked", "exercise": test,
+                          "message": f"{test}: {outcome.message}; the points come from the in-notebook test only"})
+        else:
+            points = maximum if outcome.passed else 0.0
+        if kernel == "pass" and outcome.status not in (PASS, UNCHECKED):
+            flags.append({"kind": "tampering", "exercise": test,
+                          "message": f"{test}: possible tampering: the test passed inside the notebook but the "
+                                     f"independent re-check did not ({outcome.message})"})
+        elif kernel in ("fail", "timeout") and outcome.passed:
+            flags.append({"kind": "disagreement", "exercise": test,
+                          "message": f"{test}: the test failed inside the notebook but the re-check passed; points "
+                                     "given (an error elsewhere in the notebook, output on stderr, or a time-out?)"})
+        exercises[test] = {"points": points, "max": maximum, "status": outcome.status, "message": outcome.message,
+                           "in_kernel": kernel}
+    return exercises, flags

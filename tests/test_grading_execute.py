@@ -1,0 +1,113 @@
+"""The in-kernel pass under limits, on a two-exercise course made for the test (seconds, not minutes).
+
+The failure modes of real submissions (loops, os._exit, memory, output, syntax) are graded end to
+end in ``test_grading_batch.py``; this file checks what only the kernel's own environment shows.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+import nbformat
+import psutil
+import pytest
+
+from autograder.autograde import Autograder
+from autograder.grading import batch
+from autograder.grading.limits import Limits, network_isolation_available
+
+SOURCE = '''\
+# %% [markdown]
+# # A tiny course
+
+# %% solution="add"
+def add(a, b):
+    """Return a + b."""
+    ### BEGIN SOLUTION
+    return a + b
+    ### END SOLUTION
+
+
+# %% tests="test_add" points=1
+assert add(1, 2) == 3
+### BEGIN HIDDEN TESTS
+assert add(2, 2) == 4
+### END HIDDEN TESTS
+
+# %%
+print("an ordinary cell")
+
+# %% tests="test_add_again" points=1
+assert add(0, 0) == 0
+'''
+
+PROBES = {
+    "daemon": "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 60 # {marker}'], start_new_session=True)\n"
+              "print('daemon started')",
+    "network": "import urllib.request\ntry:\n    urllib.request.urlopen('https://pypi.org/simple/', timeout=5)\n"
+               "    print('NETWORK OPEN')\nexcept Exception as error:\n    print('network blocked:', type(error).__name__)",
+    "big file": "try:\n    open('big.bin', 'wb').write(b'x' * 32 * 2**20)\n    print('BIG FILE WRITTEN')\n"
+                "except OSError as error:\n    print('file too large:', error.errno)",
+    "memory": "try:\n    blob = bytearray(16 * 2**30)\n    print('MEMORY GRANTED')\nexcept MemoryError:\n"
+              "    print('memory refused')",
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "source").mkdir()
+    (root / "source" / "00_tiny.py").write_text(SOURCE)
+    isolate = network_isolation_available()
+    grader = Autograder(root / "course", ["00_tiny"], source_dir=root / "source", isolate_network=isolate,
+                        limits=Limits(cell_timeout=20, notebook_timeout=120, memory_mb=2000, file_mb=16))
+    nb = copy.deepcopy(grader.release("00_tiny"))
+    marker = uuid.uuid4().hex
+    i = next(k for k, c in enumerate(nb.cells) if c.source.startswith("print(\"an ordinary"))
+    nb.cells[i:i + 1] = [nbformat.v4.new_code_cell(src.replace("{marker}", marker)) for src in PROBES.values()]
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "add":
+            cell.source = "def add(a, b):\n    return a + b"
+    scores = grader.autograde("00_tiny", "probe", nb)
+    executed = grader.autograded_notebook("00_tiny", "probe")
+    text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    return scores, text, marker, isolate
+
+
+def test_the_submission_is_graded(graded):
+    scores, *_ = graded
+    assert {k: s.score for k, s in scores.items()} == {"test_add": 1.0, "test_add_again": 1.0}
+
+
+def test_memory_and_file_size_are_capped(graded):
+    _, text, _, _ = graded
+    assert "memory refused" in text and "MEMORY GRANTED" not in text
+    assert "file too large: 27" in text and "BIG FILE WRITTEN" not in text
+
+
+def test_no_network_and_no_process_outlives_the_kernel(graded):
+    _, text, marker, isolate = graded
+    if not isolate:
+        pytest.skip("this host does not allow namespaces")
+    assert "network blocked" in text and "NETWORK OPEN" not in text
+    assert "daemon started" in text
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
+
+
+def test_student_code_gets_no_secrets(monkeypatch):
+    for name in ("AUTOGRADER_SECRET", "GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "AWS_SECRET_ACCESS_KEY", "MY_API_KEY"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("SELFSUP_NUM_EPOCHS", "1")
+    env = batch.student_environment(jobs=2)
+    assert not {"AUTOGRADER_SECRET", "GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "AWS_SECRET_ACCESS_KEY",
+                "MY_API_KEY"} & set(env)
+    assert env["SELFSUP_MODE"] == "grading" and env["SELFSUP_NUM_EPOCHS"] == "1" and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_limits_refuse_nonsense():
+    with pytest.raises(ValueError):
+        Limits(cell_timeout=0)
+    with pytest.raises(ValueError):
+        Limits(cell_timeout=100, notebook_timeout=10)

@@ -1,0 +1,70 @@
+"""The CI workflows: a sharded folder-grading workflow and a reusable per-repository workflow, whose
+commands use options the grade command really has."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+
+import pytest
+import yaml
+
+from autograder import grade_cli
+
+WORKFLOWS = "{root}/.github/workflows/{name}.yml"
+
+
+def _load(root, name):
+    data = yaml.safe_load(open(WORKFLOWS.format(root=root, name=name)))
+    return data, data.get("on", data.get(True))  # YAML 1.1 reads the key `on` as True
+
+
+def _options(parser_name: str) -> set[str]:
+    parser = argparse.ArgumentParser()
+    grade_cli.register(parser.add_subparsers())
+    sub = parser._subparsers._group_actions[0].choices[parser_name]
+    return {opt for action in sub._actions for opt in action.option_strings}
+
+
+def _commands(data, subcommand):
+    """Every `-m autograder <subcommand> ...` invocation in the workflow's run steps, as option lists."""
+    found = []
+    for job in data["jobs"].values():
+        for step in job.get("steps", []):
+            script = step.get("run", "").replace("\\\n", " ")
+            for match in re.finditer(rf"-m autograder {subcommand} ([^\n]*)", script):
+                found.append([t for t in shlex.split(match.group(1)) if t.startswith("--")])
+    return found
+
+
+def test_folder_mode_shards_merges_and_uploads(root):
+    data, on = _load(root, "grade")
+    assert "workflow_dispatch" in on
+    grade = data["jobs"]["grade"]
+    assert "fromJSON(needs.plan.outputs.shards)" in str(grade["strategy"]["matrix"]["shard"])
+    assert grade["strategy"]["fail-fast"] is False
+    assert data["jobs"]["merge"]["needs"] == "grade"
+    uploads = [s for j in data["jobs"].values() for s in j.get("steps", []) if "upload-artifact" in s.get("uses", "")]
+    assert {u["with"]["name"] for u in uploads} >= {"grades"}
+    (command,) = _commands(data, "grade")
+    assert {"--shard", "--seed", "--out"} <= set(command)
+    assert "${{ inputs." not in str([s.get("run", "") for s in grade["steps"]])  # inputs go through env (no injection)
+    assert _commands(data, "merge") == [["--out"]]
+
+
+def test_per_repository_mode_is_reusable_and_strict(root):
+    data, on = _load(root, "classroom")
+    assert "workflow_call" in on and "grader-repository" in on["workflow_call"]["inputs"]
+    (command,) = _commands(data, "grade")
+    assert {"--strict", "--student", "--out"} <= set(command)
+    script = str(data["jobs"]["grade"]["steps"])
+    assert "GITHUB_STEP_SUMMARY" in script and "exit $code" in script
+
+
+@pytest.mark.parametrize("name, subcommand", [("grade", "grade"), ("grade", "merge"), ("classroom", "grade")])
+def test_workflow_options_exist(root, name, subcommand):
+    data, _ = _load(root, name)
+    known = _options(subcommand)
+    for command in _commands(data, subcommand):
+        assert set(command) <= known, set(command) - known
