@@ -192,19 +192,27 @@ def check_mae_features(mae_features) -> None:
                           "0 without the CLS token, in raster order (tolerance 1e-4).")
     pooled = public.expect_tensor(public.call(ex, "mae_features(model, images)", mae_features, model, images),
                                   ex, "features", (len(images), ref.shape[-1])).detach()
-    if not torch.allclose(pooled, ref.mean(1), atol=1e-4):
-        before = model.config.mask_ratio
-        model.config.mask_ratio = 0.0
-        try:
-            with torch.no_grad():
-                everything = model.vit(pixel_values=images).last_hidden_state
-        finally:
-            model.config.mask_ratio = before
-        expect(not torch.allclose(pooled, everything[:, 0], atol=1e-4), ex,
-               "this is the CLS token. MAE's loss never trains it; mean-pool the patch tokens instead.")
-        expect(not torch.allclose(pooled, everything.mean(1), atol=1e-4), ex,
-               "you averaged the CLS token with the patch tokens; average the patch tokens only (index 1:).")
-        expect(False, ex, "the pooled features are not the mean of the patch tokens (tolerance 1e-4).")
+    diagnose_pooled(pooled, ref, model, images)
+
+
+def diagnose_pooled(pooled: torch.Tensor, tokens: torch.Tensor, model, images: torch.Tensor) -> None:
+    """Fail with the likely mistake unless ``pooled`` ``[B, D]`` is the mean of the reference
+    patch ``tokens`` ``[B, N, D]`` (CLS token taken, or averaged in)."""
+    ex = "mae_features"
+    if torch.allclose(pooled, tokens.mean(1), atol=1e-4):
+        return
+    before = model.config.mask_ratio
+    model.config.mask_ratio = 0.0
+    try:
+        with torch.no_grad():
+            everything = model.vit(pixel_values=images).last_hidden_state
+    finally:
+        model.config.mask_ratio = before
+    expect(not torch.allclose(pooled, everything[:, 0], atol=1e-4), ex,
+           "this is the CLS token. MAE's loss never trains it; mean-pool the patch tokens instead.")
+    expect(not torch.allclose(pooled, everything.mean(1), atol=1e-4), ex,
+           "you averaged the CLS token with the patch tokens; average the patch tokens only (index 1:).")
+    expect(False, ex, "the pooled features are not the mean of the patch tokens (tolerance 1e-4).")
 
 
 def check_cls_attention_maps(cls_attention_maps) -> None:

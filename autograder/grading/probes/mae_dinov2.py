@@ -133,7 +133,7 @@ def features_run(objects: dict, inp: dict) -> dict:
 
 
 def features_judge(out: dict, inp: dict) -> None:
-    from autograder.checks.mae_dinov2 import _same_rows_any_order, reference_mae_features
+    from autograder.checks.mae_dinov2 import _same_rows_any_order, diagnose_pooled, reference_mae_features
 
     ex = "mae_features"
     model = public.mae_stand_in(inp["size"], 8, seed=inp["model_seed"])
@@ -154,19 +154,7 @@ def features_judge(out: dict, inp: dict) -> None:
                "Put them back in raster order with out.ids_restore (torch.gather).")
         expect(False, ex, "the patch tokens (pool=False) do not match the encoder's last_hidden_state at mask ratio "
                           "0 without the CLS token, in raster order (tolerance 1e-4).")
-    if not torch.allclose(pooled, ref.mean(1), atol=1e-4):
-        before = model.config.mask_ratio
-        model.config.mask_ratio = 0.0
-        try:
-            with torch.no_grad():
-                everything = model.vit(pixel_values=images).last_hidden_state
-        finally:
-            model.config.mask_ratio = before
-        expect(not torch.allclose(pooled, everything[:, 0], atol=1e-4), ex,
-               "this is the CLS token. MAE's loss never trains it; mean-pool the patch tokens instead.")
-        expect(not torch.allclose(pooled, everything.mean(1), atol=1e-4), ex,
-               "you averaged the CLS token with the patch tokens; average the patch tokens only (index 1:).")
-        expect(False, ex, "the pooled features are not the mean of the patch tokens (tolerance 1e-4).")
+    diagnose_pooled(pooled, ref, model, images)
     expect(np.allclose(out["alone"], out["pooled"][:1], atol=1e-5), ex,
            "an image's features change when other images are in the batch; pool over tokens (dim 1), not images.")
 
