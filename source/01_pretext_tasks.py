@@ -49,7 +49,7 @@ from selfsup import augment, checks, data, models, probe, reference, runtime, tr
 NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=100)
 LR = runtime.setting("LR", full=2e-3, grading=2e-3)
-TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=200)
+TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=100)
 # Pretext datasets are built one image at a time in worker processes (Colab has 2 CPU cores).
 NUM_WORKERS = runtime.setting("NUM_WORKERS", full=2, grading=0)
 
