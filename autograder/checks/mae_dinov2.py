@@ -216,25 +216,30 @@ def diagnose_pooled(pooled: torch.Tensor, tokens: torch.Tensor, model, images: t
 
 
 def check_cls_attention_maps(cls_attention_maps) -> None:
-    ex = "cls_attention_maps"
     public.check_cls_attention_maps(cls_attention_maps)
     cases = ((public.dinov2_stand_in(seed=3), public.toy_images(2, 20, 12, seed=8)),
              (public.vit_stand_in(seed=4), public.toy_images(3, 32, 32, seed=9)))
     for model, images in cases:
-        maps = public.read_attention(cls_attention_maps, model, images)
-        if torch.allclose(maps, reference_cls_attention_maps(model, images), atol=1e-5):
-            continue
-        expect(not torch.allclose(maps, reference_cls_attention_maps(model, images, layer=0), atol=1e-5), ex,
-               "these are the first layer's attentions; use the last layer's, out.attentions[-1].")
-        with torch.no_grad():
-            attn = model(pixel_values=images, output_attentions=True).attentions[-1]
-        b, heads, h, w = maps.shape
-        expect(not torch.allclose(maps, attn[:, :, 1:, 0].reshape(b, heads, h, w), atol=1e-5), ex,
-               "you read column 0 (how much each patch attends to CLS). The CLS query is row 0: attn[:, :, 0, 1:].")
-        expect(not torch.allclose(maps, attn[:, :, 0, :-1].reshape(b, heads, h, w), atol=1e-5), ex,
-               "off by one: index 0 of the keys is the CLS token itself; the patches are keys 1: (attn[:, :, 0, 1:]).")
-        expect(False, ex, "the maps do not match the last layer's CLS -> patch attention, attn[:, :, 0, 1:] "
-                          "reshaped to [B, heads, h, w] (tolerance 1e-5).")
+        diagnose_attention_maps(public.read_attention(cls_attention_maps, model, images), model, images)
+
+
+def diagnose_attention_maps(maps: torch.Tensor, model, images: torch.Tensor) -> None:
+    """Fail with the likely mistake unless ``maps`` ``[B, heads, h, w]`` is the last layer's
+    CLS -> patch attention of ``model`` on ``images`` (wrong layer, column, or key offset)."""
+    ex = "cls_attention_maps"
+    if torch.allclose(maps, reference_cls_attention_maps(model, images), atol=1e-5):
+        return
+    expect(not torch.allclose(maps, reference_cls_attention_maps(model, images, layer=0), atol=1e-5), ex,
+           "these are the first layer's attentions; use the last layer's, out.attentions[-1].")
+    with torch.no_grad():
+        attn = model(pixel_values=images, output_attentions=True).attentions[-1]
+    b, heads, h, w = maps.shape
+    expect(not torch.allclose(maps, attn[:, :, 1:, 0].reshape(b, heads, h, w), atol=1e-5), ex,
+           "you read column 0 (how much each patch attends to CLS). The CLS query is row 0: attn[:, :, 0, 1:].")
+    expect(not torch.allclose(maps, attn[:, :, 0, :-1].reshape(b, heads, h, w), atol=1e-5), ex,
+           "off by one: index 0 of the keys is the CLS token itself; the patches are keys 1: (attn[:, :, 0, 1:]).")
+    expect(False, ex, f"on {images.shape[-2]}x{images.shape[-1]} images the maps do not match the last layer's "
+                      "CLS -> patch attention, attn[:, :, 0, 1:] reshaped to [B, heads, h, w] (tolerance 1e-5).")
 
 
 def check_foreground_mask(foreground_mask) -> None:
