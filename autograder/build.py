@@ -6,8 +6,9 @@
 3. nbgrader's ``generate_assignment`` runs in a throw-away course directory and writes the
    student version (solutions replaced by stubs, hidden tests removed, graded cells locked).
 4. The solutions keep the reference code and lose the markers and the hidden tests.
-5. Both trees are written to a temporary folder and swapped in at the end, so a failed build
-   leaves the previous release untouched. Outputs are byte-for-byte reproducible.
+5. Both trees are staged in a temporary folder first, so a build that fails (a malformed source,
+   nbgrader) writes nothing; the staged notebooks are then copied over ``release/`` and
+   ``solutions/`` one by one (not atomically). Outputs are byte-for-byte reproducible.
 """
 
 from __future__ import annotations
@@ -21,8 +22,16 @@ import nbformat
 
 from . import course as course_mod
 from .nbgrader_config import nbgrader_config, put_venv_on_path
-from .source import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, cell_id, graded_cells, read_source,
-                     strip_block)
+from .source import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
+    cell_id,
+    graded_cells,
+    read_source,
+    strip_block,
+)
 
 SETUP_TEMPLATE = '''\
 # Setup: run this cell first. (Written by the course build; the same in every notebook.)

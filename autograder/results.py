@@ -32,9 +32,9 @@ FIGURE = ROOT / "docs" / "results.png"
 REFERENCE = HELPER / "selfsup" / "reference_results.json"
 SCHEMA = 1
 
-#: Linear-probe targets of the course (issue 6), by lower-cased method name.
+#: Linear-probe targets the course set itself, by lower-cased method name (goals, not measurements).
 PROBE_TARGETS = {"supervised": 0.80, "rotation": 0.65, "jigsaw": 0.60, "colorization": 0.53, "simclr": 0.70}
-#: Wall-time targets on one H100, by notebook (issue 6).
+#: Wall-time goals on one H100, by notebook (goals, not measurements).
 TIME_TARGETS_H100 = {"01_pretext_tasks": 180.0, "02_simclr": 120.0}
 
 #: Peak memory bandwidth in GB/s from the vendors' data sheets, matched against the GPU's name

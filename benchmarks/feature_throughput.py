@@ -4,7 +4,7 @@ Each model runs the notebook's feature path, ``selfsup.hub.extract_features`` (i
 on the device from uint8 CIFAR-shaped batches, resized, no_grad, float16 autocast on a GPU):
 
 * MAE ViT-B/16: mask ratio 0, mean of the unshuffled patch tokens (the reference answer of
-  Exercise 3.2, from ``autograder.checks.mae_dinov2``);
+  Exercise 3.2, from ``autograder.judges.mae_dinov2``);
 * DINOv2 ViT-S/14: ``pooler_output`` (the CLS token after the final LayerNorm);
 * DeiT-S/16 (the supervised ViT): the CLS token of ``last_hidden_state``.
 
@@ -83,7 +83,7 @@ def build(name: str, kind: str, device: torch.device):
 def feature_fn(name: str, model):
     """The notebook's feature function of each model."""
     if name == "mae":
-        from autograder.checks.mae_dinov2 import reference_mae_features
+        from autograder.judges.mae_dinov2 import reference_mae_features
 
         return lambda x: reference_mae_features(model, x)
     if name == "dinov2":

@@ -11,9 +11,10 @@ Usage (from the repository root; one ``--jobs`` value per run keeps each run sho
     python -m benchmarks.grading_speed --notebooks 2 --jobs 2
 
 Each run adds its measurement to ``benchmarks/results/<date>-grading-speed-<host>.json`` (or
-``--record PATH``): batch wall time (everything, start-up included), seconds per notebook
-(wall time / notebooks: the throughput a class sees), and per notebook the in-kernel, re-check
-and total seconds from the batch's ``timings.json``. Once runs with ``--jobs 1`` and a larger
+``--record PATH``): the isolation in force, batch wall time (everything, start-up included),
+seconds per notebook (wall time / notebooks: the throughput a class sees), the median time one
+submission took from start to record, and per notebook the in-kernel, re-check and total seconds
+from the batch's ``timings.json``. Once runs with ``--jobs 1`` and a larger
 ``--jobs`` on the same number of notebooks are in the file, it also holds the speed-up. The
 machine's CPU count and load average at the start are recorded: other jobs on a shared machine
 slow every number here.
@@ -28,6 +29,7 @@ import json
 import os
 import shlex
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -82,14 +84,16 @@ def measure(name: str, count: int, jobs: int, limits: Limits) -> dict:
             nb = copy.deepcopy(base)
             (folder / f"student{i:02d}_{1000 + i}_{2000 + i}_{name}.ipynb").write_text(nbformat.writes(nb))
         started = time.monotonic()
-        records = batch.run(batch.Options(paths=[str(folder)], out=Path(tmp) / "out", jobs=jobs, seed=1,
+        records = batch.run(batch.Options(paths=[str(folder)], out=Path(tmp) / "out", jobs=jobs, probe_seed=1,
                                           limits=limits, assignment=name))
         wall = time.monotonic() - started
         timings = json.loads((Path(tmp) / "out" / "timings.json").read_text())
+        isolation = json.loads((Path(tmp) / "out" / "results.json").read_text())["meta"]["isolation"]
     per = [timings[r["key"]] for r in records if r["key"] in timings]
     scores = [(r["total"], r["max"]) for r in records]
-    return {"notebook": name, "notebooks": count, "jobs": jobs, "wall_seconds": round(wall, 1),
+    return {"notebook": name, "notebooks": count, "jobs": jobs, "isolation": isolation, "wall_seconds": round(wall, 1),
             "seconds_per_notebook": round(wall / count, 1),
+            "median_seconds_per_submission": round(statistics.median(t["total_s"] for t in per), 1) if per else None,
             "per_notebook": per, "points": scores,
             "all_full_marks": all(total == maximum for total, maximum in scores)}
 
@@ -106,28 +110,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--record", help="results file to add this run to")
+    parser.add_argument("--label", default="", help="what this run measures, e.g. 'after isolation' (runs of the same "
+                                                    "notebook, size and --jobs are kept apart by their labels)")
     args = parser.parse_args(argv)
     if args.notebooks < 1 or args.jobs < 1:
         parser.error("--notebooks and --jobs must be >= 1")
     load = os.getloadavg()[0]
     run = measure(args.assignment, args.notebooks, args.jobs, Limits())
-    run.update(load_average_1min_at_start=round(load, 2), command="python -m benchmarks.grading_speed "
-               + shlex.join(sys.argv[1:] if argv is None else argv))
+    run.update(label=args.label, git=_git(), load_average_1min_at_start=round(load, 2),
+               command="python -m benchmarks.grading_speed " + shlex.join(sys.argv[1:] if argv is None else argv))
     path = _record_path(args.record)
     data = json.loads(path.read_text()) if path.exists() else {
         "kind": "grading-speed", "schema": 1, "date": dt.date.today().isoformat(),
         "goal_seconds_per_notebook": GOAL_SECONDS,
         "machine": {k: v for k, v in machine().items() if k != "load_average_1min_at_start"},
         "runs": []}
-    data["git"] = _git()
-    data["runs"] = [r for r in data["runs"] if (r["notebook"], r["notebooks"], r["jobs"]) !=
-                    (run["notebook"], run["notebooks"], run["jobs"])] + [run]
+    def key(r):
+        return r["notebook"], r["notebooks"], r["jobs"], r.get("label", "")
+
+    data["runs"] = [r for r in data["runs"] if key(r) != key(run)] + [run]
     speedups = {}
     for r in data["runs"]:
-        base = next((b for b in data["runs"] if b["jobs"] == 1 and (b["notebook"], b["notebooks"]) ==
-                     (r["notebook"], r["notebooks"])), None)
+        base = next((b for b in data["runs"] if b["jobs"] == 1 and key(b)[:2] + key(b)[3:] == key(r)[:2] + key(r)[3:]),
+                    None)
         if base and r["jobs"] > 1:
-            speedups[f"{r['notebook']} x{r['notebooks']}, --jobs {r['jobs']}"] = round(
+            speedups[f"{r['notebook']} x{r['notebooks']}, --jobs {r['jobs']} {r.get('label', '')}".strip()] = round(
                 base["wall_seconds"] / r["wall_seconds"], 2)
     data["speedup_vs_jobs_1"] = speedups
     path.parent.mkdir(parents=True, exist_ok=True)

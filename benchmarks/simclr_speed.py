@@ -7,8 +7,8 @@
    augmentation alone: no model runs. Reported as pairs/s and seconds per 50,000-image epoch.
 2. **Batched path** (the notebook's): the split sits on the device as one uint8 tensor,
    ``selfsup.data.DeviceLoader`` cuts batches, kornia augments both views of the whole batch, and
-   ``selfsup.train.fit`` trains SmallConvNet + projection head with NT-Xent (the references of
-   ``autograder.checks.simclr``). Reported as seconds per epoch of full training, after a short
+   ``selfsup.train.fit`` trains SmallConvNet + projection head with NT-Xent (the notebook's
+   solutions, below). Reported as seconds per epoch of full training, after a short
    warm-up run that is not timed; also the augmentation alone in pairs/s.
 
 The ratio of the two per-epoch times is the speed-up (the seed pipeline's time excludes its
@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from selfsup.checks.simclr import FEATURE_DIM, GRAYSCALE_P, HIDDEN_DIM, IMAGE_SIZE, JITTER_P, PROJECTION_DIM
+from selfsup.data import denormalize, normalize
+from torch import nn
 
 from . import decode_cifar_pack
 from .grading_mode import machine
@@ -89,9 +92,8 @@ class PilPairs(torch.utils.data.Dataset):
 
 def seed_transform():
     """The seed course's SimCLR transform (torchvision v1, on one PIL image at a time)."""
-    from torchvision import transforms as T
-
     from selfsup.data import CIFAR_MEAN, CIFAR_STD
+    from torchvision import transforms as T
 
     return T.Compose([
         T.RandomResizedCrop(32, scale=(0.2, 1.0)),
@@ -133,13 +135,58 @@ def time_seed_pipeline(images: np.ndarray, batch_size: int, num_workers: int, ba
 
 
 # ----------------------------------------------------------------------------------------------
-# 2. The batched path
+# 2. The batched path, with the notebook's solutions of Exercises 2.1, 2.3 and 2.5
 # ----------------------------------------------------------------------------------------------
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The vectorised NT-Xent (float32 outside autocast, any device): cross-entropy over the masked logits."""
+    n = z1.shape[0]
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z = torch.nn.functional.normalize(torch.cat([z1, z2]).float(), dim=1)
+        eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+        logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+        targets = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
+        return torch.nn.functional.cross_entropy(logits, targets)
+
+
+def reference_head(in_dim: int = FEATURE_DIM, hidden_dim: int = HIDDEN_DIM,
+                   out_dim: int = PROJECTION_DIM) -> nn.Module:
+    """SimCLR's projection head as in the notebook's solution: Linear -> BatchNorm1d -> ReLU -> Linear."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                         nn.Linear(hidden_dim, out_dim))
+
+
+class ReferenceAugment(nn.Module):
+    """SimCLR's augmentation for normalised CIFAR batches (the notebook's solution of Exercise 2.1), with kornia.
+
+    Shape:
+        normalised ``[B, 3, H, W]`` -> normalised ``[B, 3, 32, 32]``.
+    """
+
+    def __init__(self, crop_scale: tuple[float, float] = (0.2, 1.0)):
+        super().__init__()
+        import kornia.augmentation as K
+
+        self.ops = nn.Sequential(
+            K.RandomResizedCrop((IMAGE_SIZE, IMAGE_SIZE), scale=crop_scale),
+            K.RandomHorizontalFlip(),
+            K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=JITTER_P),
+            K.RandomGrayscale(p=GRAYSCALE_P),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize(self.ops(denormalize(x).clamp(0, 1)))
+
+
+def reference_augment() -> nn.Module:
+    """A fresh :class:`ReferenceAugment`."""
+    return ReferenceAugment()
+
+
 
 def time_batched(images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int, epochs: int,
                  temperature: float, lr: float) -> dict:
     """Seconds per epoch of SimCLR training with data and augmentation on ``device``."""
-    from autograder.checks.simclr import nt_xent, reference_augment, reference_head
     from selfsup import data, models, train
 
     split = data.ImageTensorDataset(torch.from_numpy(images), torch.from_numpy(labels), device=device)

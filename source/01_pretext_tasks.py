@@ -199,9 +199,7 @@ class RotationDataset(Dataset):
 # %% tests="test_rotation_dataset" points=3
 checks.pretext.check_rotation_dataset(RotationDataset)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import pretext as hidden_checks
-
-hidden_checks.check_rotation_dataset(RotationDataset)
+checks.pretext.check_rotation_dataset(RotationDataset, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -283,9 +281,7 @@ class JigsawDataset(Dataset):
 # %% tests="test_jigsaw_dataset" points=3
 checks.pretext.check_jigsaw_dataset(JigsawDataset)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import pretext as hidden_checks
-
-hidden_checks.check_jigsaw_dataset(JigsawDataset)
+checks.pretext.check_jigsaw_dataset(JigsawDataset, strict=True)
 ### END HIDDEN TESTS
 
 # %%
@@ -353,9 +349,7 @@ class ColorizationDataset(Dataset):
 # %% tests="test_colorization_dataset" points=2
 checks.pretext.check_colorization_dataset(ColorizationDataset)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import pretext as hidden_checks
-
-hidden_checks.check_colorization_dataset(ColorizationDataset)
+checks.pretext.check_colorization_dataset(ColorizationDataset, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -407,9 +401,7 @@ class ColorizationNet(torch.nn.Module):
 # %% tests="test_colorization_net" points=2
 checks.pretext.check_colorization_net(ColorizationNet)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import pretext as hidden_checks
-
-hidden_checks.check_colorization_net(ColorizationNet)
+checks.pretext.check_colorization_net(ColorizationNet, strict=True)
 ### END HIDDEN TESTS
 
 # %%

@@ -143,9 +143,7 @@ def simclr_augment():
 # %% tests="test_simclr_augment" points=3
 checks.simclr.check_simclr_augment(simclr_augment)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import simclr as hidden_checks
-
-hidden_checks.check_simclr_augment(simclr_augment)
+checks.simclr.check_simclr_augment(simclr_augment, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -180,9 +178,7 @@ def two_views(x, augment):
 # %% tests="test_two_views" points=1
 checks.simclr.check_two_views(two_views)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import simclr as hidden_checks
-
-hidden_checks.check_two_views(two_views)
+checks.simclr.check_two_views(two_views, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -246,9 +242,7 @@ class ProjectionHead(nn.Module):
 # %% tests="test_projection_head" points=2
 checks.simclr.check_projection_head(ProjectionHead)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import simclr as hidden_checks
-
-hidden_checks.check_projection_head(ProjectionHead)
+checks.simclr.check_projection_head(ProjectionHead, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -291,9 +285,7 @@ class SimCLRModel(nn.Module):
 # %% tests="test_simclr_model" points=2
 checks.simclr.check_simclr_model(SimCLRModel)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import simclr as hidden_checks
-
-hidden_checks.check_simclr_model(SimCLRModel)
+checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -352,9 +344,7 @@ def nt_xent_loss(z1, z2, temperature):
 # %% tests="test_nt_xent_loss" points=4
 checks.simclr.check_nt_xent_loss(nt_xent_loss)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import simclr as hidden_checks
-
-hidden_checks.check_nt_xent_loss(nt_xent_loss)
+checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -233,9 +233,7 @@ def mae_reconstruct(model, images, mask_ratio):
 # %% tests="test_mae_reconstruct" points=2
 checks.mae_dinov2.check_mae_reconstruct(mae_reconstruct)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_mae_reconstruct(mae_reconstruct)
+checks.mae_dinov2.check_mae_reconstruct(mae_reconstruct, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -309,9 +307,7 @@ def mae_features(model, images, pool=True):
 # %% tests="test_mae_features" points=2
 checks.mae_dinov2.check_mae_features(mae_features)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_mae_features(mae_features)
+checks.mae_dinov2.check_mae_features(mae_features, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -388,9 +384,7 @@ def cls_attention_maps(model, images):
 # %% tests="test_cls_attention_maps" points=2
 checks.mae_dinov2.check_cls_attention_maps(cls_attention_maps)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_cls_attention_maps(cls_attention_maps)
+checks.mae_dinov2.check_cls_attention_maps(cls_attention_maps, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -450,9 +444,7 @@ def foreground_mask(attn, keep=0.6):
 # %% tests="test_foreground_mask" points=2
 checks.mae_dinov2.check_foreground_mask(foreground_mask)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_foreground_mask(foreground_mask)
+checks.mae_dinov2.check_foreground_mask(foreground_mask, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -532,9 +524,7 @@ def pca_rgb(patch_features):
 # %% tests="test_pca_rgb" points=2
 checks.mae_dinov2.check_pca_rgb(pca_rgb)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_pca_rgb(pca_rgb)
+checks.mae_dinov2.check_pca_rgb(pca_rgb, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -612,9 +602,7 @@ def knn_predict(train_feats, train_labels, test_feats, k=20, temperature=0.07, c
 # %% tests="test_knn_predict" points=2
 checks.mae_dinov2.check_knn_predict(knn_predict)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import mae_dinov2 as hidden_checks
-
-hidden_checks.check_knn_predict(knn_predict)
+checks.mae_dinov2.check_knn_predict(knn_predict, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]

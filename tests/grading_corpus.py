@@ -181,16 +181,16 @@ CATALOGUE = {
 
 # ---------------------------------------------------------------------------- tampering
 TAMPER_CHECK_MODULES = """
-import autograder.checks.pretext
 import selfsup.checks.pretext
 
-autograder.checks.pretext.check_colorization_dataset = lambda *args, **kwargs: None
 selfsup.checks.pretext.check_colorization_dataset = lambda *args, **kwargs: None
 """
 
-TAMPER_TORCH = """
-torch.allclose = lambda *args, **kwargs: True
-torch.equal = lambda *args, **kwargs: True
+TAMPER_HELPER = """
+import selfsup.checks.pretext
+
+selfsup.checks.pretext.same_image = lambda a, b: True
+selfsup.checks.pretext._tiles_match = lambda *args: True
 """
 
 TAMPER_EQUAL = '''
@@ -239,9 +239,11 @@ for db in glob.glob("../../../*.db"):
 """
 
 TAMPER_READ_HIDDEN = """
-import inspect
-import autograder.checks.pretext
-print(inspect.getsource(autograder.checks.pretext))
+try:
+    import autograder.judges
+    print(open(autograder.judges.__file__).read())
+except ImportError as error:
+    print("the grader is not importable:", error)
 """
 
 TAMPER_TRANSFORMER = """
@@ -274,8 +276,8 @@ def build_corpus(folder) -> dict[str, dict]:
     Expected: ``student``, ``status``, ``points`` per test cell, the set of test cells flagged as
     possible tampering, and the repair kinds that must be reported.
     """
-    from pathlib import Path
     import zipfile
+    from pathlib import Path
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -312,7 +314,7 @@ def build_corpus(folder) -> dict[str, dict]:
     add("colab-edited.ipynb", colab(edited), repairs={"merged", "duplicate", "restored_test"}, status="repaired")
 
     # Tampering, seven kinds in four notebooks (one exercise each): all gain nothing; those that fool
-    # the in-kernel test are flagged.
+    # the in-kernel test are flagged, because the same cells fail the same test in the re-check.
     wrong = _wrong(1)  # clockwise rotation, column-major jigsaw, mean-of-channels gray, sigmoid net
     nb = fill(good, wrong)
     nb.cells[cell_index(nb, "test_rotation_dataset")].source = "pass  # the test is done"  # edit a test cell
@@ -322,16 +324,18 @@ def build_corpus(folder) -> dict[str, dict]:
     add("tamper-files-and-tests.ipynb", nb, zero, repairs={"edited_locked", "restored_test"}, status="repaired")
     nb = fill(good, {"rotation_dataset": TAMPER_EQUAL, "colorization_dataset": wrong["colorization_dataset"]})
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_CHECK_MODULES)  # monkeypatch the checks
+    # The tensor that equals anything no longer fools even the notebook's test: the checks compare
+    # plain copies of the numbers. The patched check does fool it, and is flagged.
     add("tamper-objects-and-checks.ipynb", nb, {"test_rotation_dataset": 0.0, "test_colorization_dataset": 0.0},
-        tampered={"test_rotation_dataset", "test_colorization_dataset"})
-    nb = append_to(fill(good, {"jigsaw_dataset": wrong["jigsaw_dataset"]}), "jigsaw_dataset", TAMPER_TORCH)
-    add("tamper-torch.ipynb", nb, {"test_jigsaw_dataset": 0.0}, tampered={"test_jigsaw_dataset"})
+        tampered={"test_colorization_dataset"})
+    nb = append_to(fill(good, {"jigsaw_dataset": wrong["jigsaw_dataset"]}), "jigsaw_dataset", TAMPER_HELPER)
+    add("tamper-helper.ipynb", nb, {"test_jigsaw_dataset": 0.0}, tampered={"test_jigsaw_dataset"})
     nb = insert_after(fill(good, {"colorization_net": wrong["colorization_net"]}), "test_rotation_dataset",
                       TAMPER_TRANSFORMER)
     add("tamper-transformer.ipynb", nb, {"test_colorization_net": 0.0}, tampered={"test_colorization_net"})
 
     # Failures, six kinds in three notebooks: each costs what depends on it and nothing more.
-    nb = append_to(good, "rotation_dataset", "RotationDataset.__getitem__ = lambda self, i: [0 for _ in iter(int, 1)]")
+    nb = append_to(good, "rotation_dataset", "RotationDataset.__getitem__ = lambda self, i: next(x for x in iter(int, 1) if x)")
     nb = insert_after(nb, "test_jigsaw_dataset", SWALLOW_LOOP)
     add("fail-loops.ipynb", nb, {"test_rotation_dataset": 0.0})
     nb = append_to(good, "jigsaw_dataset", "import os\nJigsawDataset.__getitem__ = lambda self, i: os._exit(1)")

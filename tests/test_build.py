@@ -12,6 +12,8 @@ from autograder import build as build_mod
 from autograder import course as course_mod
 from autograder.source import BEGIN_SOLUTION, END_SOLUTION, read_source
 
+pytestmark = pytest.mark.integration
+
 NAMES = course_mod.assignments()
 
 

@@ -17,6 +17,8 @@ from nbclient import NotebookClient
 from autograder import course as course_mod
 from selfsup import data
 
+pytestmark = pytest.mark.integration
+
 FULL_MODE_NOTEBOOKS = [n for n in ("01_pretext_tasks", "02_simclr") if n in course_mod.assignments()]
 
 

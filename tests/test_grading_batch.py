@@ -12,14 +12,15 @@ import csv
 import json
 import re
 
+import grading_corpus as corpus
 import pytest
 
-import grading_corpus as corpus
 from autograder.grading import batch, report
 from autograder.grading.feedback import secret_lines
 from autograder.grading.limits import Limits
 
-LIMITS = Limits(cell_timeout=8, notebook_timeout=120, memory_mb=2000, recheck_timeout=8)
+pytestmark = pytest.mark.integration
+LIMITS = Limits(cell_timeout=20, notebook_timeout=180, memory_mb=2000, recheck_timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     expected = corpus.build_corpus(folder)
     out = tmp_path_factory.mktemp("graded")
-    options = batch.Options(paths=[str(folder)], out=out, assignment=corpus.NAME, jobs=2, seed=20261128,
+    options = batch.Options(paths=[str(folder)], out=out, assignment=corpus.NAME, jobs=2, probe_seed=20261128,
                             limits=LIMITS)
     records = batch.run(options)
     prefix = folder.as_posix() + "/"
@@ -64,7 +65,7 @@ def test_tampering_gains_nothing_and_is_flagged_when_it_fooled_the_notebook(grad
             continue
         flagged = {f["exercise"] for f in records[name]["flags"] if f["kind"] == "tampering"}
         assert flagged == want["tampered"], name
-    for name in ("tamper-objects-and-checks.ipynb", "tamper-torch.ipynb", "tamper-transformer.ipynb"):
+    for name in ("tamper-objects-and-checks.ipynb", "tamper-helper.ipynb", "tamper-transformer.ipynb"):
         fooled = [t for t, e in records[name]["exercises"].items() if e["in_kernel"] == "pass" and e["points"] == 0]
         assert fooled, f"{name} no longer fools the in-notebook test: the corpus no longer tests the re-check"
 
@@ -123,10 +124,11 @@ def test_feedback_for_everyone_and_without_hidden_tests(graded):
         if record["status"] not in ("graded", "repaired"):
             continue
         html = (out / record["feedback"]).read_text()
-        assert "hidden_checks.check_" not in html and "autograder/checks" not in html, record["key"]
+        assert "strict=True" not in html and "autograder/judges" not in html, record["key"]
         leaked = [line for line in secrets if line in html]
         assert not leaked, (record["key"], leaked[:3])
-    assert "output removed by the grader" in (out / records["tamper-files-and-tests.ipynb"]["feedback"]).read_text()
+    html = (out / records["tamper-files-and-tests.ipynb"]["feedback"]).read_text()
+    assert "the grader is not importable: No module named" in html  # the kernel cannot see the grader
 
 
 def test_no_colab_personal_data_is_stored(graded):
@@ -144,7 +146,7 @@ def test_the_class_summary_maps_misconceptions(graded):
     assert 0 < rotation["pass_rate"] < 1
     assert any("clockwise" in f["message"] for f in rotation["common_failures"])
     assert {f["exercise"] for f in summary["flags"] if f["kind"] == "tampering"} == \
-        {"test_rotation_dataset", "test_jigsaw_dataset", "test_colorization_dataset", "test_colorization_net"}
+        {"test_jigsaw_dataset", "test_colorization_dataset", "test_colorization_net"}
     assert re.search(r"\d+ input file\(s\)", (out / "summary.md").read_text())
 
 

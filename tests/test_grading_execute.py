@@ -13,9 +13,13 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.autograde import Autograder
+from autograder import course as course_mod
 from autograder.grading import batch
-from autograder.grading.limits import Limits, network_isolation_available
+from autograder.grading.autograde import Autograder
+from autograder.grading.isolation import choose
+from autograder.grading.limits import Limits
+
+pytestmark = pytest.mark.integration
 
 SOURCE = '''\
 # %% [markdown]
@@ -51,6 +55,10 @@ PROBES = {
                 "except OSError as error:\n    print('file too large:', error.errno)",
     "memory": "try:\n    blob = bytearray(16 * 2**30)\n    print('MEMORY GRANTED')\nexcept MemoryError:\n"
               "    print('memory refused')",
+    "grader": f"import os\nfor path in ['{course_mod.ROOT}/solutions', '{course_mod.ROOT}/source', "
+              f"'{course_mod.ROOT}/autograder/judges/simclr.py']:\n    print(path, 'visible' if os.path.exists(path) "
+              "else 'absent')\ntry:\n    import autograder.judges\n    print('GRADER IMPORTED')\n"
+              "except ImportError:\n    print('grader not importable')\nprint('uid', os.getuid())",
 }
 
 
@@ -59,8 +67,8 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     (root / "source").mkdir()
     (root / "source" / "00_tiny.py").write_text(SOURCE)
-    isolate = network_isolation_available()
-    grader = Autograder(root / "course", ["00_tiny"], source_dir=root / "source", isolate_network=isolate,
+    isolation = choose()
+    grader = Autograder(root / "course", ["00_tiny"], source_dir=root / "source", isolation=isolation,
                         limits=Limits(cell_timeout=20, notebook_timeout=120, memory_mb=2000, file_mb=16))
     nb = copy.deepcopy(grader.release("00_tiny"))
     marker = uuid.uuid4().hex
@@ -72,7 +80,7 @@ def graded(tmp_path_factory):
     scores = grader.autograde("00_tiny", "probe", nb)
     executed = grader.autograded_notebook("00_tiny", "probe")
     text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    return scores, text, marker, isolate
+    return scores, text, marker, isolation
 
 
 def test_the_submission_is_graded(graded):
@@ -87,13 +95,19 @@ def test_memory_and_file_size_are_capped(graded):
 
 
 def test_no_network_and_no_process_outlives_the_kernel(graded):
-    _, text, marker, isolate = graded
-    if not isolate:
-        pytest.skip("this host does not allow namespaces")
+    _, text, marker, _ = graded
     assert "network blocked" in text and "NETWORK OPEN" not in text
     assert "daemon started" in text
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
+
+
+def test_the_kernel_sees_no_part_of_the_course_and_runs_unprivileged(graded):
+    _, text, _, isolation = graded
+    assert "visible" not in text and text.count("absent") == 3
+    assert "grader not importable" in text and "GRADER IMPORTED" not in text
+    if isolation.drops_user:
+        assert "uid 65534" in text
 
 
 def test_student_code_gets_no_secrets(monkeypatch):

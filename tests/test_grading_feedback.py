@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 import inspect
 
+import grading_corpus as corpus
 import nbformat
 import pytest
 
-import grading_corpus as corpus
 from autograder import course as course_mod
 from autograder.build import prepare
-from autograder.checks import pretext as strict
 from autograder.grading import feedback
+from autograder.judges import mae_dinov2 as judges_module
 
 
 def _error(traceback_lines, ename="CheckFailed", evalue="[RotationDataset] wrong"):
@@ -31,10 +31,10 @@ def graded():
             cell.source = hidden[gid]
     test = nb.cells[corpus.cell_index(nb, "test_rotation_dataset")]
     test.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[RotationDataset] all public checks passed.\n"),
-                    _error(["\x1b[0;31mCheckFailed\x1b[0m Traceback", 'File /x/autograder/checks/pretext.py:51',
-                            "hidden_checks.check_rotation_dataset(RotationDataset)"])]
+                    _error(["\x1b[0;31mCheckFailed\x1b[0m Traceback", 'File /x/autograder/judges/simclr.py:51',
+                            "checks.pretext.check_rotation_dataset(RotationDataset, strict=True)"])]
     leak = nbformat.v4.new_code_cell("print(inspect.getsource(hidden))")
-    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=inspect.getsource(strict))]
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=inspect.getsource(judges_module))]
     own = nbformat.v4.new_code_cell("1 / 0")
     own.outputs = [_error(["ZeroDivisionError Traceback", "----> 1 1 / 0"], "ZeroDivisionError", "division by zero")]
     nb.cells[corpus.cell_index(nb, "test_rotation_dataset") + 1:1] = [leak, own]
@@ -54,7 +54,7 @@ def _text(nb):
 
 def test_no_hidden_test_source_and_no_grader_code(graded):
     text = _text(graded)
-    assert "hidden_checks" not in text and "autograder.checks" not in text
+    assert "strict=True" not in text and "autograder/judges" not in text
     assert not any(line in text for line in feedback.secret_lines())
     assert feedback.REMOVED in text
 

@@ -1,20 +1,33 @@
-"""The re-check in its own process: the student's exercise cells only, limits, retries, plain outputs.
+"""The re-check in its own isolated process: the student's exercise cells only, limits, retries,
+plain outputs, and the replay of the notebook's own test that tells tampering from a weaker test.
 
 An exercise that hangs, crashes, exhausts memory or has a syntax error is graded end to end in
-``test_grading_batch.py``; this file covers what the corpus does not.
+``test_grading_batch.py``; attacks on the sandbox are in ``test_grading_attacks.py``.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import io
+import uuid
 
 import grading_corpus as corpus
-from autograder.grading import recheck as recheck_mod
-from autograder.grading.limits import Limits, network_isolation_available
+import numpy as np
+import psutil
+import pytest
 
-LIMITS = Limits(recheck_timeout=5, memory_mb=2000)
+from autograder.grading import recheck as recheck_mod
+from autograder.grading.isolation import NONE, Isolation, choose
+from autograder.grading.limits import Limits
+
+pytestmark = pytest.mark.integration
+
+LIMITS = Limits(recheck_timeout=10, memory_mb=2000)
 ALL = ["test_rotation_dataset", "test_jigsaw_dataset", "test_colorization_dataset", "test_colorization_net"]
+
+
+@pytest.fixture(scope="module")
+def isolation():
+    return choose()
 
 
 @pytest.fixture(scope="module")
@@ -27,58 +40,59 @@ def good():
     return corpus.correct()
 
 
-def run(nb, release, isolate=None, seed=99):
-    isolate = network_isolation_available() if isolate is None else isolate
-    return recheck_mod.recheck(corpus.NAME, nb, release, seed, LIMITS, isolate)
+def run(nb, release, isolation, probe_seed=99, **kwargs):
+    return recheck_mod.recheck(corpus.NAME, nb, release, probe_seed, LIMITS, isolation, **kwargs)
 
 
 def statuses(result):
     return {t: o.status for t, o in result.items()}
 
 
-def test_only_exercise_cells_are_loaded_and_a_correct_notebook_passes(good, release):
+def test_only_exercise_cells_are_loaded_and_a_correct_notebook_passes(good, release, isolation):
     nb = corpus.insert_after(good, "test_rotation_dataset", "raise SystemExit('an ordinary cell is never run')")
     nb.cells[corpus.cell_index(nb, "test_jigsaw_dataset")].source = "import os\nos._exit(1)"  # tests are not loaded
-    assert statuses(run(nb, release)) == dict.fromkeys(ALL, "pass")
+    assert statuses(run(nb, release, isolation)) == dict.fromkeys(ALL, "pass")
 
 
-def test_statements_that_kill_or_hang_the_loading_are_skipped(good, release):
+def test_statements_that_kill_or_hang_the_loading_are_skipped(good, release, isolation):
     nb = corpus.append_to(good, "rotation_dataset", "import os\nos._exit(3)")
     nb = corpus.append_to(nb, "colorization_dataset", "while True:\n    pass")
-    result = run(nb, release)
-    assert statuses(result) == dict.fromkeys(ALL, "pass")
+    assert statuses(run(nb, release, isolation)) == dict.fromkeys(ALL, "pass")
 
 
 NETWORK = """
-import urllib.request
+import socket
 try:
-    urllib.request.urlopen("https://pypi.org/simple/", timeout=5)
+    socket.create_connection(("1.1.1.1", 53), timeout=3).close()
     REACHED = True
-except Exception:
+except OSError:
     REACHED = False
 if REACHED:
     RotationDataset = None  # fails the exercise: the test then sees that the network was reachable
 """
 
 
-@pytest.mark.parametrize("isolate", [True, False], ids=["namespace", "sockets-blocked"])
-def test_the_sandbox_has_no_network(good, release, isolate):
-    if isolate and not network_isolation_available():
-        pytest.skip("this host does not allow network namespaces")
+@pytest.mark.parametrize("unsafe", [False, True], ids=["isolated", "no-isolation"])
+def test_the_sandbox_has_no_network(good, release, isolation, unsafe):
+    """Isolated, the sandbox has no network interface; without isolation, sockets are blocked in-process."""
     nb = corpus.append_to(good, "rotation_dataset", NETWORK)
-    assert run(nb, release, isolate=isolate)["test_rotation_dataset"].status == "pass"
+    chosen = Isolation(NONE) if unsafe else isolation
+    assert run(nb, release, chosen)["test_rotation_dataset"].status == "pass"
 
 
-def test_outputs_are_plain_arrays_never_pickles(tmp_path):
-    np.savez(tmp_path / "0.npz", ok=np.arange(3), bad=np.array([object()], dtype=object))
+def test_outputs_are_plain_arrays_never_pickles():
+    buffer = io.BytesIO()
+    np.savez(buffer, ok=np.arange(3), bad=np.array([object()], dtype=object))
     with pytest.raises(ValueError):
-        recheck_mod._load_outputs(tmp_path, "0.npz")
-    with pytest.raises(ValueError, match="unexpected output file"):
-        recheck_mod._load_outputs(tmp_path, "../0.npz")
+        recheck_mod.load_outputs(buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez(buffer, text=np.array(["a string"]))
+    with pytest.raises(ValueError, match="dtype"):
+        recheck_mod.load_outputs(buffer.getvalue())
 
 
-def test_a_notebook_without_probes_is_not_rechecked(release):
-    result = recheck_mod.recheck("99_unknown", corpus.correct(), release, 1, LIMITS, False)
+def test_a_notebook_the_checks_do_not_know_is_not_rechecked(release, isolation):
+    result = recheck_mod.recheck("99_unknown", corpus.correct(), release, 1, LIMITS, isolation)
     assert set(statuses(result).values()) == {"unchecked"}
 
 
@@ -88,40 +102,60 @@ def test_the_prelude_is_the_release_imports(release):
     assert "YOUR CODE" not in imports and "def " not in imports
 
 
-def test_background_processes_die_with_their_job(good, release):
-    if not network_isolation_available():
-        pytest.skip("this host does not allow namespaces")
-    import uuid
-
-    import psutil
-
+def test_background_processes_die_with_their_job(good, release, isolation):
     marker = uuid.uuid4().hex
     nb = corpus.append_to(good, "rotation_dataset", "import subprocess\n"
                           f"subprocess.Popen(['sh', '-c', 'sleep 60 # {marker}'], start_new_session=True)")
-    assert run(nb, release)["test_rotation_dataset"].status == "pass"
+    assert run(nb, release, isolation)["test_rotation_dataset"].status == "pass"
     assert not [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.mark.parametrize("name", ["01_pretext_tasks", "02_simclr", "03_mae_dinov2"])
-def test_every_notebooks_solution_passes_and_its_blank_release_fails(name):
+def test_every_notebooks_solution_passes_and_its_blank_release_fails(name, isolation):
     release = corpus.release(name)
     limits = Limits(recheck_timeout=30, memory_mb=3000)  # Notebook 3 builds transformer stand-ins
-    solved = recheck_mod.recheck(name, corpus.correct(slim_it=False, name=name), release, 5, limits,
-                                 network_isolation_available())
+    solved = recheck_mod.recheck(name, corpus.correct(slim_it=False, name=name), release, 5, limits, isolation)
     assert {t: o.status for t, o in solved.items()} == dict.fromkeys(solved, "pass"), solved
-    blank = recheck_mod.recheck(name, release, release, 5, limits, network_isolation_available())
+    blank = recheck_mod.recheck(name, release, release, 5, limits, isolation)
     assert {o.status for o in blank.values()} == {"fail"}
     assert all("not filled in yet" in o.message for o in blank.values()), blank
 
 
-def test_student_code_cannot_import_the_hidden_references():
-    """Reading the hidden tests: an exercise cell that imports the grader's reference fails the re-check."""
-    name = "02_simclr"
-    release = corpus.release(name)
-    cheat = "from autograder.checks.simclr import reference_nt_xent as nt_xent_loss"
-    nb = corpus.fill(corpus.correct(slim_it=False, name=name), {"nt_xent_loss": cheat})
-    limits = Limits(recheck_timeout=30, memory_mb=3000)
-    result = recheck_mod.recheck(name, nb, release, 5, limits, network_isolation_available())
+def test_a_missing_name_is_explained_by_what_failed_while_loading(release, isolation):
+    cheat = "from autograder.judges.simclr import reference_nt_xent as nt_xent_loss"
+    nb = corpus.fill(corpus.correct(slim_it=False, name="02_simclr"), {"nt_xent_loss": cheat})
+    result = recheck_mod.recheck("02_simclr", nb, corpus.release("02_simclr"), 5, Limits(recheck_timeout=30),
+                                 isolation)
     assert result["test_nt_xent_loss"].status == "fail"
-    assert "not available to student code" in result["test_nt_xent_loss"].message
+    assert "No module named 'autograder'" in result["test_nt_xent_loss"].message
     assert result["test_projection_head"].status == "pass"
+
+
+def test_the_replay_tells_tampering_from_a_weaker_notebook_test(release, isolation):
+    """A wrong function fails the replay of the notebook's own test (evidence: the test passed in the
+    notebook, so something there was not the same); a function the notebook's test cannot catch passes
+    the replay (a plain difference)."""
+    wrong = corpus.fill(corpus.correct(), {"rotation_dataset": corpus.wrong_source("rotation_dataset",
+                                                                                   "RotationClockwise")})
+    outcome = run(wrong, release, isolation, replay=("test_rotation_dataset",))["test_rotation_dataset"]
+    assert outcome.status == "fail" and outcome.replay == "fail" and "clockwise" in outcome.replay_message
+    name = "03_mae_dinov2"
+    shuffled = corpus.fill(corpus.correct(slim_it=False, name=name), {"mae_features": SHUFFLED_FEATURES})
+    outcome = recheck_mod.recheck(name, shuffled, corpus.release(name), 5, Limits(recheck_timeout=30), isolation,
+                                  replay=("test_mae_features",))["test_mae_features"]
+    assert outcome.status == "fail" and "wrong order" in outcome.message
+    assert outcome.replay == "pass"
+
+
+SHUFFLED_FEATURES = '''
+def mae_features(model, images, pool=True):
+    """Forgets that ViTMAE returns its tokens shuffled: their mean is right, their order is not."""
+    before = model.config.mask_ratio
+    model.config.mask_ratio = 0.0
+    try:
+        with torch.no_grad():
+            tokens = model.vit(pixel_values=images).last_hidden_state[:, 1:]
+    finally:
+        model.config.mask_ratio = before
+    return tokens.mean(dim=1) if pool else tokens
+'''

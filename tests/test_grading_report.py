@@ -50,9 +50,9 @@ def test_summary_groups_the_same_mistake_and_lists_every_input():
 
 
 def test_outputs_are_deterministic_and_atomic(tmp_path):
-    report.write_outputs(tmp_path, RECORDS, {"seed": 1})
+    report.write_outputs(tmp_path, RECORDS, {"probe_seed": 1})
     first = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    report.write_outputs(tmp_path, list(reversed(RECORDS)), {"seed": 1})
+    report.write_outputs(tmp_path, list(reversed(RECORDS)), {"probe_seed": 1})
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left behind
     results = json.loads(first["results.json"])
@@ -84,7 +84,7 @@ def test_merge_pools_shards_and_writes_the_same_outputs(tmp_path, monkeypatch):
         key = report.signing_key(folder)
         for record in records:
             report.save_record(folder, record, key)
-        report.write_outputs(folder, records, {"seed": 1, "shard": folder.name})
+        report.write_outputs(folder, records, {"probe_seed": 1, "shard": folder.name})
     merge(shards, merged)
     assert (merged / "grades.csv").read_text() == (single / "grades.csv").read_text()
     assert json.loads((merged / "results.json").read_text())["submissions"] == \

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
-
-import pytest
+from concurrent.futures import ThreadPoolExecutor
 
 import grading_corpus as corpus
+import pytest
+
 from autograder.grading import batch
 from autograder.grading.limits import Limits
 from autograder.grading.merge import merge
 
-LIMITS = Limits(cell_timeout=8, notebook_timeout=120, memory_mb=2000, recheck_timeout=8)
+pytestmark = pytest.mark.integration
+
+LIMITS = Limits(cell_timeout=20, notebook_timeout=180, memory_mb=2000, recheck_timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def folder(tmp_path_factory):
 
 
 def _grade(folder, out, shard=(1, 1)):
-    return batch.run(batch.Options(paths=[str(folder)], out=out, jobs=2, seed=7, shard=shard, limits=LIMITS))
+    return batch.run(batch.Options(paths=[str(folder)], out=out, jobs=2, probe_seed=7, shard=shard, limits=LIMITS))
 
 
 def test_shards_merged_give_the_grades_of_a_single_run(folder, tmp_path):
@@ -59,17 +61,17 @@ def _cli(*args, cwd=None):
 def test_per_repository_mode_exit_code(folder, tmp_path):
     """``--student`` and ``--strict``, as the classroom workflow runs them (in this process: the CLI's
     own start-up is tested below)."""
-    from autograder.grade_cli import _report
+    from autograder.cli import report
 
     notebook = folder / "alice" / "Copy of 01_pretext_tasks.ipynb"
     records = batch.run(batch.Options(paths=[str(notebook)], out=tmp_path / "repo", student="Alice Repo",
                                       limits=LIMITS))
     assert [(r["student"], r["total"]) for r in records] == [("alice-repo", 10.0)]
-    assert _report(records, tmp_path / "repo", strict=True, quiet=True) == 0
+    assert report(records, tmp_path / "repo", strict=True, quiet=True) == 0
     assert (tmp_path / "repo" / "feedback" / "alice-repo" / f"{corpus.NAME}.html").exists()
     failed = dict(records[0], exercises={**records[0]["exercises"], "test_jigsaw_dataset": {
         **records[0]["exercises"]["test_jigsaw_dataset"], "status": "fail", "points": 0.0}})
-    assert _report([failed], tmp_path / "repo", strict=True, quiet=True) == 1
+    assert report([failed], tmp_path / "repo", strict=True, quiet=True) == 1
 
 
 def test_command_line_usage_and_strict_exit_code(folder, tmp_path):

@@ -3,14 +3,13 @@ commands use options the grade command really has."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
 
 import pytest
 import yaml
 
-from autograder import grade_cli
+from autograder import cli
 
 WORKFLOWS = "{root}/.github/workflows/{name}.yml"
 
@@ -21,9 +20,7 @@ def _load(root, name):
 
 
 def _options(parser_name: str) -> set[str]:
-    parser = argparse.ArgumentParser()
-    grade_cli.register(parser.add_subparsers())
-    sub = parser._subparsers._group_actions[0].choices[parser_name]
+    sub = cli.parser()._subparsers._group_actions[0].choices[parser_name]
     return {opt for action in sub._actions for opt in action.option_strings}
 
 
@@ -48,7 +45,7 @@ def test_folder_mode_shards_merges_and_uploads(root):
     uploads = [s for j in data["jobs"].values() for s in j.get("steps", []) if "upload-artifact" in s.get("uses", "")]
     assert {u["with"]["name"] for u in uploads} >= {"grades"}
     (command,) = _commands(data, "grade")
-    assert {"--shard", "--seed", "--out"} <= set(command)
+    assert {"--shard", "--probe-seed", "--out"} <= set(command)
     assert "${{ inputs." not in str([s.get("run", "") for s in grade["steps"]])  # inputs go through env (no injection)
     assert _commands(data, "merge") == [["--out"]]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Dinov2Model, ViTForImageClassification, ViTMAEForPreTraining, ViTModel
-
 from selfsup import data, hub
+from transformers import Dinov2Model, ViTForImageClassification, ViTMAEForPreTraining, ViTModel
 
 CLASSES = {"mae": ViTMAEForPreTraining, "dinov2": Dinov2Model, "supervised": ViTModel}
 #: What each hub checkpoint is saved as (the supervised one is a classifier).

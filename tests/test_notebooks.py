@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from autograder import course as course_mod
-from autograder.autograde import Autograder
 from autograder.build import prepare
+from autograder.grading.autograde import Autograder
 
 NAMES = course_mod.assignments()
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

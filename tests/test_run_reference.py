@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ 
 
 from benchmarks import grading_mode, notebook_run, run_reference  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 SETUP = "from selfsup import runtime\n\nSEED = 0\nDEVICE = runtime.setup(SEED)"
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
-
 from selfsup import augment, data, models, train
+from torch.nn import functional as F
 
 
 def test_small_conv_net_is_the_seed_backbone():

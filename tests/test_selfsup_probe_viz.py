@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-
 from selfsup import data, models, probe, viz
+from sklearn.linear_model import LogisticRegression
 
 
 def _blobs(n, d=20, classes=4, seed=0):

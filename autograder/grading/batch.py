@@ -13,8 +13,12 @@
    seed are unchanged are kept.
 4. The outputs are rewritten from the records (:mod:`.report`).
 
-The probe seed is drawn once per output folder (or given with ``--seed``) and mixed with each
-file's hash, so a re-run grades the same way and a student cannot know the probes in advance.
+The probe seed is drawn once per output folder (or given with ``--probe-seed``) and mixed with
+each file's hash, so a re-run grades the same way and a student cannot know the probes in advance.
+
+Student code runs only in isolated processes (:mod:`.isolation`). A host that cannot isolate
+is refused unless the instructor passes ``--no-isolation``; ``results.json`` and ``summary.md``
+say which isolation was in force.
 """
 
 from __future__ import annotations
@@ -39,11 +43,11 @@ import nbformat
 
 from .. import course as course_mod
 from . import inputs as inputs_mod
+from . import isolation as isolation_mod
 from .channel import LineReader
-from .limits import Limits, kill_tree, network_isolation_available
+from .limits import Limits, kill_tree
 from .repair import repair
-from .report import (SECRET_ENV, atomic_write, dumps, load_records, record_id, save_record, signing_key,
-                     write_outputs)
+from .report import SECRET_ENV, atomic_write, dumps, load_records, record_id, save_record, signing_key, write_outputs
 
 STATE_FILE = ".grading-state.json"
 _SECRET_NAMES = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^AWS_|^ACTIONS_|^GH_", re.I)
@@ -62,7 +66,9 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     student_pattern: str = inputs_mod.DEFAULT_STUDENT_PATTERN
     student: str | None = None
-    seed: int | None = None
+    probe_seed: int | None = None
+    allow_network: bool = False
+    no_isolation: bool = False
     source_dir: Path = course_mod.SOURCE
     release_dir: Path = course_mod.RELEASE
     log: object = None  # a callable taking one line, e.g. print
@@ -98,7 +104,8 @@ def fingerprint(limits: Limits, isolation: str, source_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _seed(batch_seed: int, sha: str) -> int:
+def _probe_seed(batch_seed: int, sha: str) -> int:
+    """The probe seed of one file: the batch's seed mixed with the file's hash."""
     return int.from_bytes(hashlib.sha256(f"{batch_seed}:{sha}".encode()).digest()[:8], "big") >> 2
 
 
@@ -257,9 +264,9 @@ class WorkerHandle:
 def _state(out: Path, options: Options) -> dict:
     path = out / STATE_FILE
     state = json.loads(path.read_text()) if path.exists() else {}
-    if options.seed is not None:
-        state["seed"] = int(options.seed)
-    state.setdefault("seed", secrets.randbits(48))
+    if options.probe_seed is not None:
+        state["probe_seed"] = int(options.probe_seed)
+    state.setdefault("probe_seed", secrets.randbits(48))
     atomic_write(path, dumps(state))
     return state
 
@@ -275,21 +282,22 @@ def run(options: Options) -> list[dict]:
     if options.assignment and options.assignment not in releases:
         raise ValueError(f"unknown assignment {options.assignment!r}; built ones: {sorted(releases)}")
     items = [item for n, item in enumerate(identify(files, options, releases)) if n % count == index - 1]
-    isolate = not options.limits.network and network_isolation_available()
-    isolation = "network namespace" if isolate else ("none" if options.limits.network else "sockets blocked")
+    isolation = isolation_mod.choose(options.allow_network, allow_none=options.no_isolation)
+    if not isolation.isolated:
+        log(f"warning: student code runs without isolation: {isolation.describe()}")
     state = _state(out, options)
     key = signing_key(out)
-    fp = fingerprint(options.limits, isolation, options.source_dir)
+    fp = fingerprint(options.limits, isolation.describe(), options.source_dir)
     previous, rejected = load_records(out, key)
     for name in rejected:
         log(f"warning: ignoring record {name}: its signature does not match (edited, or another key)")
     for item in items:
-        item.record.update(fingerprint=fp, seed=_seed(state["seed"], item.record.get("sha256", "")))
+        item.record.update(fingerprint=fp, probe_seed=_probe_seed(state["probe_seed"], item.record.get("sha256", "")))
     done, todo = [], []
     for item in items:
         old = previous.get(item.file.key)
         same = old is not None and old.get("status") != "error" and all(
-            old.get(k) == item.record.get(k) for k in ("sha256", "fingerprint", "seed", "student", "assignment"))
+            old.get(k) == item.record.get(k) for k in ("sha256", "fingerprint", "probe_seed", "student", "assignment"))
         if options.resume and same:
             done.append(old)
         elif item.notebook is None:
@@ -299,13 +307,14 @@ def run(options: Options) -> list[dict]:
             todo.append(item)
     log(f"{len(items)} input file(s) in shard {index}/{count}: {len(todo)} to grade, {len(done)} done or not gradable")
     if todo:
-        done += _grade(todo, options, out, key, isolate, log)
+        done += _grade(todo, options, out, key, isolation, log)
     keep = {record_id(i.file.key) for i in items}
     for stale in (out / "records").glob("*.json"):
         if stale.stem not in keep:
             stale.unlink()
-    meta = {"seed": state["seed"], "fingerprint": fp, "limits": options.limits.as_dict(), "isolation": isolation,
-            "shard": f"{index}/{count}", "signed_with": SECRET_ENV if os.environ.get(SECRET_ENV) else "key file"}
+    meta = {"probe_seed": state["probe_seed"], "fingerprint": fp, "limits": options.limits.as_dict(),
+            "isolation": isolation.describe(), "shard": f"{index}/{count}",
+            "signed_with": SECRET_ENV if os.environ.get(SECRET_ENV) else "key file"}
     write_outputs(out, done, meta)
     return done
 
@@ -316,7 +325,7 @@ _TEMPLATES_LOCK = threading.Lock()
 
 def _template(assignments: list[str], source_dir: Path):
     """The nbgrader course directory of ``assignments``, generated once per process and set of sources."""
-    from ..autograde import Autograder
+    from .autograde import Autograder
 
     sources = tuple((a, hashlib.sha256((Path(source_dir) / f"{a}.py").read_bytes()).hexdigest()) for a in assignments)
     key = (str(source_dir), sources)
@@ -329,7 +338,7 @@ def _template(assignments: list[str], source_dir: Path):
         return _TEMPLATES[key]
 
 
-def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolate: bool, log) -> list[dict]:
+def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolation, log) -> list[dict]:
     assignments = sorted({i.record["assignment"] for i in todo})
     workdir = Path(tempfile.mkdtemp(prefix="grading-"))
     results, lock = [], threading.Lock()
@@ -340,19 +349,10 @@ def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolate: b
         log(f"course directory for {', '.join(assignments)} ready in {time.monotonic() - started:.0f} s")
         jobs: queue.Queue = queue.Queue()
         for n, item in enumerate(todo):
-            release = releases[item.record["assignment"]]
-            repaired, repairs, cleaned = repair(item.notebook, release)
-            item.record["repairs"] = [r.as_dict() for r in repairs]
-            item.record["colab_cells_cleaned"] = cleaned
-            item.record["status"] = "repaired" if repairs else "graded"
-            path = workdir / "submissions" / f"{n}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(repaired, path)
-            tests = sum(1 for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
-                        and c.cell_type == "code")
-            jobs.put((item, {"id": n, "notebook": str(path), "record": item.record}, tests))
+            jobs.put((n, item))
         setup = {"template": str(template), "assignments": assignments, "limits": options.limits.as_dict(),
-                 "isolate": isolate, "out": str(out.resolve()), "workdir": str(workdir)}
+                 "isolation": {"mode": isolation.mode, "network": isolation.network}, "out": str(out.resolve()),
+                 "workdir": str(workdir)}
         env = student_environment(options.jobs)
         (out / "logs").mkdir(exist_ok=True)
 
@@ -361,11 +361,18 @@ def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolate: b
             try:
                 while True:
                     try:
-                        item, job, tests = jobs.get_nowait()
+                        n, item = jobs.get_nowait()
                     except queue.Empty:
                         return
                     begun = time.monotonic()
+                    release = releases[item.record["assignment"]]
+                    tests = sum(1 for c in release.cells if c.cell_type == "code"
+                                and c.metadata.get("nbgrader", {}).get("grade"))
                     try:
+                        repaired, repairs, cleaned = repair(item.notebook, release)  # in memory, never a shared file
+                        item.record.update(repairs=[r.as_dict() for r in repairs], colab_cells_cleaned=cleaned,
+                                           status="repaired" if repairs else "graded")
+                        job = {"id": n, "notebook": repaired, "record": item.record}
                         result = handle.grade(job, options.limits, tests)
                         record = {**item.record, **result, "flags": item.record["flags"] + result["flags"]}
                     except Exception as error:  # noqa: BLE001 - the batch goes on

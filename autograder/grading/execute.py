@@ -11,18 +11,16 @@ autograde pipeline (:func:`configure`) and adds what a batch of untrusted notebo
 * a kernel that dies (``os._exit``, a crash) fails its cell and skips the rest instead of
   failing the whole autograde;
 * at most ``output_kb`` of output per cell, so printing megabytes costs nothing;
-* the kernel starts through :mod:`.limits` (:class:`LimitedKernelManager`): a memory cap, a
-  file-size cap, death with its parent, and, where the host allows it, no network (the kernel
-  then talks to nbgrader over Unix sockets).
+* the kernel starts through :mod:`.limits` and :mod:`.isolation` (:class:`LimitedKernelManager`):
+  a memory cap, a file-size cap, death with its parent, and, isolated, its own namespaces and a
+  filesystem that holds only the Python environment, the helper package and its own scratch
+  folder. It then talks to nbgrader over Unix sockets in that folder (no network).
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 from queue import Empty
 from time import monotonic
@@ -32,9 +30,10 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Config
 
+from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, command, make_scratch
 from .limits import Limits, launcher
 
 NOT_RUN = "CellNotRun"
@@ -42,32 +41,42 @@ KERNEL_DIED = "KernelDied"
 TIMEOUT = "CellTimeoutError"
 
 
-@functools.lru_cache(maxsize=1)
-def _ipc_folder() -> Path:
-    """A private folder for this process's kernel sockets, removed when the process exits."""
-    folder = Path(tempfile.mkdtemp(prefix="autograder-ipc-"))
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
-
-
 class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts under :mod:`.limits`."""
+    """A kernel manager whose kernel starts under :mod:`.limits` and :mod:`.isolation`.
+
+    Each kernel gets a scratch folder of its own (under ``scratch_root``), removed by
+    :meth:`remove_scratch`: its home and working folder, and where its connection file and
+    sockets live.
+    """
 
     memory_mb = Integer(Limits.memory_mb).tag(config=True)
     file_mb = Integer(Limits.file_mb).tag(config=True)
-    isolate_network = Bool(False).tag(config=True)
+    isolation_mode = Unicode(NONE).tag(config=True)
+    network = Bool(False).tag(config=True)
+    scratch_root = Unicode("").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if self.isolate_network:
-            # Unix sockets still connect from inside a network namespace. The kernel runs in the
-            # notebook's folder, so the socket path must be absolute.
+        self.isolation = Isolation(self.isolation_mode, self.network)
+        root = self.scratch_root or None
+        self.scratch = make_scratch(Path(tempfile.mkdtemp(prefix="kernel-", dir=root)) / "home", self.isolation)
+        if self.isolation.isolated:
+            # Unix sockets in the scratch folder, which the kernel sees at the same path.
             self.transport = "ipc"
-            self.ip = str(_ipc_folder() / uuid.uuid4().hex[:12])
+            self.ip = str(self.scratch / "ipc")
+            self.connection_file = str(self.scratch / "kernel.json")
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        return launcher(cmd, Limits(memory_mb=self.memory_mb, file_mb=self.file_mb), isolate=self.isolate_network)
+        if self.isolation.drops_user:
+            import os
+
+            os.chown(self.connection_file, SANDBOX_UID, SANDBOX_GID)
+        return launcher(command(self.isolation, cmd, self.scratch), Limits(memory_mb=self.memory_mb,
+                                                                          file_mb=self.file_mb))
+
+    def remove_scratch(self) -> None:
+        shutil.rmtree(self.scratch.parent, ignore_errors=True)
 
 
 def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
@@ -104,7 +113,11 @@ class GuardedExecute(Execute):
         self._deadline = monotonic() + self.notebook_timeout
         self._stopped = None
         self.shutdown_kernel = "immediate"
-        return super().preprocess(nb, resources, km)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if isinstance(self.km, LimitedKernelManager):
+                self.km.remove_scratch()
 
     def _get_timeout(self, cell):
         remaining = self._deadline - monotonic()
@@ -170,8 +183,8 @@ class GuardedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def configure(config: Config, limits: Limits, isolate_network: bool) -> Config:
-    """Put :class:`GuardedExecute` and ``limits`` into an nbgrader config (in place; returned)."""
+def configure(config: Config, limits: Limits, isolation: Isolation, scratch_root: Path | None = None) -> Config:
+    """Put :class:`GuardedExecute`, ``limits`` and ``isolation`` into an nbgrader config (in place; returned)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute as NbExecute
@@ -185,5 +198,7 @@ def configure(config: Config, limits: Limits, isolate_network: bool) -> Config:
     config.GuardedExecute.recover_timeout = float(min(5.0, max(2.0, limits.cell_timeout / 2)))
     config.LimitedKernelManager.memory_mb = int(limits.memory_mb)
     config.LimitedKernelManager.file_mb = int(limits.file_mb)
-    config.LimitedKernelManager.isolate_network = bool(isolate_network)
+    config.LimitedKernelManager.isolation_mode = isolation.mode
+    config.LimitedKernelManager.network = bool(isolation.network)
+    config.LimitedKernelManager.scratch_root = str(scratch_root or "")
     return config

@@ -9,7 +9,10 @@ in-kernel pass did not finish, with:
   the hidden tests back in for grading) and its outputs reduced to printed text and one-line
   errors (``Name: message``, never a traceback), followed by the re-check's verdict;
 * tracebacks elsewhere kept only when no frame comes from the grader, and any output that
-  contains a line of grader code (a student who printed the hidden checks) removed.
+  contains a line of the grader's judges or references removed.
+
+The last point is a courtesy, not a boundary: student code never runs where it could read the
+judges (:mod:`.isolation`), and what a student's own cells print is theirs to see.
 """
 
 from __future__ import annotations
@@ -54,14 +57,13 @@ def _public_lines() -> set[str]:
 
 @functools.lru_cache(maxsize=1)
 def secret_lines() -> frozenset[str]:
-    """Lines of grader code that must never reach a student: hidden test blocks, strict checks, probes
-    (minus the lines students already have, such as common imports)."""
+    """Lines of grader code that never reach a student: the judges and references, and the hidden
+    test blocks (minus the lines students already have, such as common imports)."""
     lines: list[str] = []
     for path in sorted(course_mod.SOURCE.glob("[0-9][0-9]_*.py")):
         lines += _hidden_blocks(path.read_text(encoding="utf-8"))
-    for folder in (GRADER / "checks", GRADER / "grading" / "probes"):
-        for path in sorted(folder.glob("*.py")):
-            lines += path.read_text(encoding="utf-8").splitlines()
+    for path in sorted((GRADER / "judges").glob("*.py")):
+        lines += path.read_text(encoding="utf-8").splitlines()
     public = _public_lines()
     return frozenset(s for s in (line.strip() for line in lines) if len(s) >= _MIN_SECRET and s not in public)
 
@@ -133,7 +135,7 @@ def summary_markdown(record: dict) -> str:
         if flag["kind"] == "tampering":
             notes.append(f"{flag['exercise']}: the test inside your notebook and the independent re-check disagree; "
                          "your instructor will look at it.")
-        elif flag["kind"] in ("disagreement", "not_rechecked", "duplicate", "in_kernel"):
+        elif flag["kind"] in ("difference", "disagreement", "not_rechecked", "duplicate", "in_kernel"):
             notes.append(flag["message"])
     if notes:
         lines += ["", "### Notes", ""] + [f"- {_escape(n)}" for n in notes]

@@ -46,12 +46,13 @@ def merge(shards: list[Path], out: Path, log=None) -> list[dict]:
     key = signing_key(out)
     for record in records.values():
         save_record(out, {k: v for k, v in record.items() if k != "signature"}, key)
-    seeds = sorted({m.get("seed") for m in metas})
-    meta = {"merged_shards": sorted(m.get("shard", "?") for m in metas), "seed": seeds[0] if len(seeds) == 1 else seeds,
+    seeds = sorted({m.get("probe_seed") for m in metas})
+    meta = {"merged_shards": sorted(m.get("shard", "?") for m in metas),
+            "probe_seed": seeds[0] if len(seeds) == 1 else seeds,
             "fingerprint": sorted({m.get("fingerprint") for m in metas}),
-            "isolation": sorted({m.get("isolation") for m in metas}),
+            "isolation": sorted({str(m.get("isolation")) for m in metas}),
             "limits": metas[0].get("limits") if metas else {}}
     if len(seeds) > 1:
-        log("warning: the shards used different seeds; pass the same --seed to every shard")
+        log("warning: the shards used different probe seeds; pass the same --probe-seed to every shard")
     write_outputs(out, list(records.values()), meta)
     return list(records.values())

@@ -3,27 +3,35 @@
 For one repaired submission it
 
 1. takes the student's exercise cells (nbgrader ``solution`` code cells) and nothing else, and
-   a trusted prelude: the imports of the *release* notebook plus the probe module's
-   ``CONTEXT``;
-2. runs :mod:`.sandbox` in a fresh process under :mod:`.limits`, with one time budget for
-   loading the cells and one per exercise;
-3. if that process dies or hangs, runs it again without the statement that was running
-   (loading) or without the exercise that was running (probing), so a crash costs only what
-   depends on it;
-4. loads each exercise's ``.npz`` with ``allow_pickle=False`` and lets the probe's ``judge``
-   decide, in this process, against the reference implementations.
+   a trusted prelude: the imports of the *release* notebook plus the notebook's ``CONTEXT``
+   (:mod:`selfsup.checks`);
+2. hands them to a child of the sandbox zygote (:class:`Zygote`, isolated by
+   :mod:`.isolation`, limited by :mod:`.limits`), with one time budget for loading the cells
+   and one per exercise;
+3. once the cells are loaded, asks for each exercise in turn: it builds the probe inputs here,
+   from a seed the student cannot know, sends them on a socket made for that request, and reads
+   back plain arrays from that socket only;
+4. judges the arrays here (:func:`autograder.judges.judged`): the exercise's public judge, then
+   the comparison with the instructor's reference;
+5. if the process dies or hangs, runs again without the statement that was running (loading)
+   or without the exercise that was running, so a crash costs only what depends on it;
+6. for an exercise whose test passed in the notebook but fails here, *replays* the notebook's
+   own test: the same exercise cells on the very inputs of the public check and the hidden test,
+   judged by the same public judge. If they fail there too, the function behaved differently in
+   the two passes on the same inputs: evidence of tampering (:mod:`.scoring`).
 """
 
 from __future__ import annotations
 
 import ast
 import atexit
-import importlib
+import itertools
 import json
 import os
-import re
+import pickle
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,25 +41,42 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+from selfsup.checks import MODULES
+from selfsup.checks._core import STRICT_SEED
 
-from . import probes
-from .channel import LineReader
+from .. import judges
+from . import sandbox
+from .isolation import Isolation, command, make_scratch
 from .limits import Limits, kill_tree, launcher
 
 STARTUP_TIMEOUT = 120.0   # seconds for a fresh Python to import torch on a busy machine
 MAX_ATTEMPTS = 5
-MAX_EVENT_BYTES = 4 * 2**20
+MAX_REPLY_BYTES = 64 * 2**20
 COMMON_CONTEXT = "import torch\nSEED = 0\nDEVICE = torch.device('cpu')\n"
+#: Where the runner and its preload lie inside the sandbox.
+RUNNER = Path("/opt/selfsup-recheck")
+#: The inputs of the notebook's own test cell: the public check's and the hidden test's.
+REPLAY_SEEDS = (None, STRICT_SEED)
 
 PASS, FAIL, TIMEOUT, CRASH, UNCHECKED = "pass", "fail", "timeout", "crash", "unchecked"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The re-check's result for one test cell: ``pass``, ``fail``, ``timeout``, ``crash`` or ``unchecked``."""
+    """The re-check's result for one test cell.
+
+    Attributes:
+        status: ``pass``, ``fail``, ``timeout``, ``crash`` or ``unchecked``.
+        message: the verdict, naming the likely mistake.
+        replay: the notebook's own test replayed in the re-check: ``pass``, ``fail`` (its judge
+            rejects the outputs), ``error`` (the code raised, hung or crashed) or ``not run``.
+        replay_message: the replay's verdict.
+    """
 
     status: str
     message: str
+    replay: str = "not run"
+    replay_message: str = ""
 
     @property
     def passed(self) -> bool:
@@ -81,245 +106,376 @@ def release_imports(release: nbformat.NotebookNode) -> str:
 
 def prelude_of(assignment: str, release: nbformat.NotebookNode) -> str:
     """The trusted code run before a notebook's exercise cells: common names, the release's imports, CONTEXT."""
-    module = probes.for_assignment(assignment)
+    module = MODULES.get(assignment)
     return COMMON_CONTEXT + release_imports(release) + (getattr(module, "CONTEXT", "") if module else "")
 
 
 def preload_for(notebooks: dict[str, nbformat.NotebookNode]) -> str:
-    """What a sandbox zygote imports once for these notebooks: their preludes' imports and their probe modules."""
-    lines = ["import torch"]
+    """What a sandbox zygote runs once for these notebooks: their imports, the checks, each module's WARM_UP."""
+    lines = ["import torch", "import selfsup.checks"]
     for assignment, release in notebooks.items():
         lines += release_imports(release).splitlines()
-        name = probes.module_names().get(assignment)
-        if name:
-            lines.append(f"import {name}")
-            lines += getattr(importlib.import_module(name), "WARM_UP", "").splitlines()
+        lines += getattr(MODULES.get(assignment), "WARM_UP", "").splitlines()
     return "\n".join(dict.fromkeys(line for line in lines if line.strip())) + "\n"
 
 
-def _environment(job_dir: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(job_dir), "TMPDIR": str(job_dir),
+def _environment(scratch: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"),
             "LANG": "C.UTF-8", "SELFSUP_MODE": "grading", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-class SandboxServer:
-    """A running :mod:`.sandbox` zygote: one per set of limits, isolation and preload, reused for every job."""
+# ---------------------------------------------------------------------------- the zygote
+class Zygote:
+    """A running sandbox zygote: one per worker and set of limits, reused for every submission.
 
-    def __init__(self, limits: Limits, isolate: bool, preload: str):
-        self.limits, self.isolate = limits, isolate
-        self.dir = Path(tempfile.mkdtemp(prefix="sandbox-server-"))
-        (self.dir / "preload.py").write_text(preload, encoding="utf-8")
-        cmd = launcher([sys.executable, "-I", "-m", "autograder.grading.sandbox", str(self.dir / "preload.py")],
-                       limits, isolate)
+    Every job gets a fresh child; after each job the child's processes are gone and the
+    scratch folder is emptied, so nothing one student's code wrote reaches the next one.
+    """
+
+    _jobs = itertools.count(1)
+
+    def __init__(self, limits: Limits, isolation: Isolation, preload: str, workdir: Path | None = None):
+        self.limits, self.isolation = limits, isolation
+        self.dir = Path(tempfile.mkdtemp(prefix="sandbox-", dir=workdir))
+        runner = self.dir / "runner"
+        runner.mkdir()
+        shutil.copy(Path(sandbox.__file__), runner / "sandbox.py")
+        (runner / "preload.py").write_text(preload, encoding="utf-8")
+        for path in (self.dir, runner, runner / "sandbox.py", runner / "preload.py"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        self.scratch = make_scratch(self.dir / "scratch", isolation)
+        inside = RUNNER if isolation.isolated else runner
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control.settimeout(30)  # a send to a zygote that stopped reading fails instead of blocking
+        script = [sys.executable, "-I", str(inside / "sandbox.py"), str(inside / "preload.py"), str(theirs.fileno()),
+                  "drop-user" if isolation.drops_user else "keep-user"]
+        cmd = launcher(command(isolation, script, self.scratch, read_only=((runner, RUNNER),), private_tmp=False,
+                               zygote=True), limits)
         with open(self.dir / "stderr.txt", "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=self.dir,
-                                         env=_environment(self.dir), start_new_session=True)
-        self.replies = LineReader(self.proc.stdout.fileno())
-        ready = self.replies.read(time.monotonic() + STARTUP_TIMEOUT)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                         cwd=self.scratch, env=_environment(self.scratch), start_new_session=True,
+                                         pass_fds=[theirs.fileno()])
+        theirs.close()
+        ready = self._message(time.monotonic() + STARTUP_TIMEOUT)
         if not ready or not ready.get("ready"):
-            detail = (self.dir / "stderr.txt").read_text(errors="replace")[-500:]
+            detail = (self.dir / "stderr.txt").read_text(errors="replace")[-800:]
             self.close()
             raise RuntimeError(f"the re-check sandbox did not start: {detail}")
+        self.zygote = self._find_zygote()
+
+    def _find_zygote(self):
+        import psutil
+
+        for proc in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                cmdline = proc.cmdline()
+                if cmdline[:1] == [os.path.abspath(sys.executable)] and any(p.endswith("sandbox.py") for p in cmdline):
+                    return proc  # not bubblewrap, whose command line names the runner too
+            except psutil.Error:
+                continue
+        return psutil.Process(self.proc.pid)
+
+    def _message(self, deadline: float, sock: socket.socket | None = None) -> dict | None:
+        sock = sock or self.control
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+            return None
+        try:
+            message, fds = sandbox.receive_message(sock)
+        except OSError:
+            return None
+        for fd in fds:
+            os.close(fd)
+        return message
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def run(self, job_dir: Path) -> tuple[list[dict], str]:
-        """Run one job; return its events and how it ended (``ok``, ``timeout`` or ``exit N``)."""
-        fifo = job_dir / "events"
-        os.mkfifo(fifo, 0o600)
-        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # also a writer: the FIFO never reads as closed
-        out_fd = self.proc.stdout.fileno()
-        events, buffer, received, ending = [], b"", 0, None
-        try:
-            self.proc.stdin.write((json.dumps({"dir": str(job_dir)}) + "\n").encode())
-            self.proc.stdin.flush()
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while ending is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    ending = "timeout"
-                    break
-                pending = self.replies.pending()
-                ready, _, _ = select.select([] if pending else [fd, out_fd], [], [], 0 if pending else remaining)
-                if fd in ready:
-                    chunk = os.read(fd, 65536)
-                    received += len(chunk)
-                    if received > MAX_EVENT_BYTES:
-                        ending = "exit: too much output on the event channel"
-                        break
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        event = _event(line)
-                        if event is not None:
-                            events.append(event)
-                            if event.get("event") in ("ready", "loaded", "start", "done"):
-                                deadline = time.monotonic() + self.limits.recheck_timeout
-                elif out_fd in ready or self.replies.pending():
-                    reply = self.replies.read(time.monotonic() + 1.0)
-                    if reply is None:
-                        ending = "exit: the sandbox server stopped"
-                    elif "done" in reply:
-                        try:
-                            while chunk := os.read(fd, 65536):
-                                buffer += chunk
-                        except BlockingIOError:
-                            pass
-                        events += [e for e in map(_event, buffer.split(b"\n")) if e is not None]
-                        finished = any(e.get("event") == "finished" for e in events)
-                        ending = "ok" if finished else f"exit {reply['done']}"
-        finally:
-            os.close(fd)
-        if ending == "timeout" or ending.startswith("exit: too much"):
-            self._stop_job()
-        return events, ending
-
-    def _stop_job(self) -> None:
-        """Kill the running child (and what it started); the zygote then reports it done."""
+        """The zygote itself still runs (a student's child may have killed it: it has the same user)."""
         import psutil
 
         try:
-            zygote = psutil.Process(self.proc.pid)
-            if self.isolate:  # the launcher stays as the parent of the namespace's PID 1, the zygote
-                zygote = zygote.children()[0]
-            for proc in zygote.children(recursive=True):
+            return self.proc.poll() is None and self.zygote.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def kill_job(self) -> None:
+        """Kill the running child (and what it started); the zygote then reports the job done."""
+        import psutil
+
+        try:
+            for proc in self.zygote.children(recursive=True):
                 proc.kill()
-        except (psutil.Error, IndexError):
+        except psutil.Error:
             pass
-        reply = self.replies.read(time.monotonic() + 30)
-        if not reply or "done" not in reply:
-            self.close()
+
+    def start_job(self) -> tuple[int, socket.socket]:
+        """A fresh child; returns the job number and the grader's end of its channel."""
+        number = next(self._jobs)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.settimeout(30)
+        try:
+            sandbox.send_message(self.control, {"job": number}, (theirs.fileno(),))
+        finally:
+            theirs.close()
+        return number, ours
+
+    def end_job(self, number: int, channel: socket.socket) -> None:
+        """Tell the child to stop, wait until the zygote has reaped it, and empty the scratch folder."""
+        try:
+            sandbox.send_message(channel, {"end": True})
+        except OSError:
+            pass
+        channel.close()
+        deadline = time.monotonic() + 30
+        while True:
+            message = self._message(deadline)
+            if message is None:
+                self.kill_job()
+                message = self._message(time.monotonic() + 10)
+                if message is None:
+                    self.close()
+                    return
+            if message.get("done") == number:
+                break
+        make_scratch(self.scratch, self.isolation)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             kill_tree(self.proc.pid)
             self.proc.wait()
+        self.control.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _event(line: bytes) -> dict | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
+_ZYGOTES: dict[tuple, Zygote] = {}
 
 
-_SERVERS: dict[tuple, SandboxServer] = {}
-
-
-def server(limits: Limits, isolate: bool, preload: str) -> SandboxServer:
+def zygote(limits: Limits, isolation: Isolation, preload: str, workdir: Path | None = None) -> Zygote:
     """The sandbox zygote for these settings, started on first use and kept until this process exits."""
-    key = (limits.memory_mb, limits.file_mb, limits.recheck_timeout, isolate, preload)
-    current = _SERVERS.get(key)
+    key = (limits.memory_mb, limits.file_mb, isolation, preload)
+    current = _ZYGOTES.get(key)
     if current is None or not current.alive():
-        if not _SERVERS:
+        if not _ZYGOTES:
             atexit.register(shutdown)
-        current = _SERVERS[key] = SandboxServer(limits, isolate, preload)
+        current = _ZYGOTES[key] = Zygote(limits, isolation, preload, workdir)
     return current
 
 
 def shutdown() -> None:
     """Stop every sandbox zygote of this process."""
-    while _SERVERS:
-        _SERVERS.popitem()[1].close()
+    while _ZYGOTES:
+        _ZYGOTES.popitem()[1].close()
 
 
-def _load_outputs(job_dir: Path, name: str) -> dict[str, np.ndarray]:
-    if not re.fullmatch(r"\d+\.npz", str(name)):
-        raise ValueError(f"unexpected output file name {name!r}")
-    with np.load(job_dir / name, allow_pickle=False) as data:
+# ---------------------------------------------------------------------------- one job
+@dataclass
+class Reply:
+    """What came back for one request: ``ok`` with arrays, ``error``, ``timeout`` or ``crash``."""
+
+    kind: str
+    outputs: dict | None = None
+    message: str = ""
+
+
+def _read_reply(stream: socket.socket, deadline: float) -> Reply:
+    stream.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        header = sandbox.receive_frame(stream, limit=65536)
+        if header is None:
+            return Reply("crash")
+        reply = json.loads(header)
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            message = str(reply.get("error", "no outputs")) if isinstance(reply, dict) else "a malformed reply"
+            return Reply("error", message=message)
+        payload = sandbox.receive_frame(stream, limit=MAX_REPLY_BYTES)
+    except socket.timeout:
+        return Reply("timeout")
+    except (OSError, ValueError):
+        return Reply("crash")
+    if payload is None:
+        return Reply("error", message="the outputs were too large or cut short")
+    try:
+        return Reply("ok", outputs=load_outputs(payload))
+    except (ValueError, OSError) as error:
+        return Reply("error", message=f"the re-check could not read the outputs ({error})")
+
+
+def load_outputs(payload: bytes) -> dict:
+    """An ``.npz`` of plain numbers as tensors; anything else (a pickle, strings, objects) is refused."""
+    import io
+
+    import torch
+
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     for key, value in arrays.items():
         if value.dtype.kind not in "biuf":
             raise ValueError(f"output {key!r} has dtype {value.dtype}")
-    return arrays
+    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
 
 
-def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.NotebookNode, seed: int,
-            limits: Limits, isolate: bool, workdir: Path | None = None, preload: str | None = None
-            ) -> dict[str, Outcome]:
-    """Re-check every graded test cell of ``nb`` that has a probe; return the outcome per test cell id.
+def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names: dict,
+             module: str, limits: Limits, problems: list[str]) -> tuple[dict, tuple | None, str]:
+    """One child: load the cells, then answer ``requests`` in order.
+
+    Returns:
+        ``(replies by request, what was running when it stopped, how it ended)``; the ending is
+        ``ok``, ``timeout`` or ``crash``, and what was running ``("stmt", cell, statement)``,
+        ``("request", request)`` or None. What went wrong while loading is added to ``problems``.
+    """
+    number, channel = zyg.start_job()
+    replies, running, ending = {}, None, "ok"
+    try:
+        ours, theirs = socket.socketpair()
+        try:
+            sandbox.send_message(channel, {"load": True}, (theirs.fileno(),))
+        finally:
+            theirs.close()
+        ours.settimeout(limits.recheck_timeout)
+        try:
+            sandbox.send_frame(ours, json.dumps(job).encode())
+        except OSError:
+            pass
+        ours.close()
+        deadline = time.monotonic() + limits.recheck_timeout
+        while True:
+            message = zyg._message(deadline, channel)
+            if message is None:
+                ending = "timeout" if time.monotonic() >= deadline else "crash"
+                return replies, running, ending
+            if "stmt" in message:
+                running = ("stmt", *message["stmt"][:2])
+            elif "loaded" in message:
+                problems[:] = [str(p) for p in message["loaded"]][:10]
+                running = None
+                break
+        for request in requests:
+            test = request[0]
+            ours, theirs = socket.socketpair()
+            try:
+                sandbox.send_message(channel, {"exercise": test, "module": module, "name": names[test]},
+                                     (theirs.fileno(),))
+            except OSError:
+                return replies, ("request", request), "crash"
+            finally:
+                theirs.close()
+            running = ("request", request)
+            deadline = time.monotonic() + limits.recheck_timeout
+            ours.settimeout(limits.recheck_timeout)
+            try:
+                sandbox.send_frame(ours, pickle.dumps(inputs[request]))
+            except OSError:
+                pass
+            reply = _read_reply(ours, deadline)
+            ours.close()
+            if reply.kind in ("timeout", "crash"):
+                return replies, running, reply.kind
+            replies[request] = reply
+        return replies, None, "ok"
+    finally:
+        if ending != "ok" or running is not None:
+            zyg.kill_job()
+        zyg.end_job(number, channel)
+
+
+def _run(zyg_factory, header: dict, requests: list[tuple], inputs: dict, names: dict, module: str,
+         limits: Limits) -> tuple[dict, list[str]]:
+    """Every request answered or given up on, over at most :data:`MAX_ATTEMPTS` children; and what
+    went wrong while loading the cells."""
+    replies, skip, pending, problems = {}, [], list(requests), []
+    for _ in range(MAX_ATTEMPTS):
+        if not pending:
+            break
+        job = {**header, "skip": list(skip)}
+        try:
+            got, running, ending = _attempt(zyg_factory(), job, pending, inputs, names, module, limits, problems)
+        except (OSError, RuntimeError) as error:
+            got, running, ending = {}, None, f"exit: {error}"
+        replies.update(got)
+        pending = [r for r in pending if r not in replies]
+        if not pending or ending == "ok":
+            break
+        what = "ran out of time" if ending == "timeout" else "stopped"
+        if running is None:
+            for r in pending:
+                replies[r] = Reply("crash", message=f"the re-check process {what} before the exercise cells were "
+                                                    "loaded.")
+            break
+        if running[0] == "stmt":
+            skip.append([int(running[1]), int(running[2])])
+        else:
+            request = running[1]
+            replies[request] = Reply(ending if ending in ("timeout", "crash") else "crash")
+    for r in requests:
+        replies.setdefault(r, Reply("crash", message=f"the re-check gave up after {MAX_ATTEMPTS} attempts."))
+    return replies, problems
+
+
+def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.NotebookNode, probe_seed: int,
+            limits: Limits, isolation: Isolation, workdir: Path | None = None, preload: str | None = None,
+            replay: tuple[str, ...] = ()) -> dict[str, Outcome]:
+    """Re-check every graded test cell of ``nb``; return the outcome per test cell id.
 
     Args:
         assignment: the notebook, e.g. ``"01_pretext_tasks"``.
         nb: the repaired submission.
         release: the release notebook (its imports make the prelude).
-        seed: the grader's seed for the probe inputs.
+        probe_seed: the grader's seed for the probe inputs.
         limits: ``recheck_timeout``, ``memory_mb`` and ``file_mb`` apply.
-        isolate: cut the sandbox off the network with a namespace; if False, sockets are
-            blocked inside the sandbox instead (best effort).
-        workdir: where the sandbox's folder goes (default: the system's temporary folder).
-        preload: trusted code the sandbox zygote runs once (imports); default:
-            :func:`preload_for` this notebook. A worker grading several notebooks passes the
-            preload of all of them, so that one zygote serves them all.
+        isolation: how the sandbox is isolated (:mod:`.isolation`).
+        workdir: where the zygote's folder goes (default: the system's temporary folder).
+        preload: trusted code the zygote runs once (imports); default: :func:`preload_for` this
+            notebook. A worker grading several notebooks passes the preload of all of them, so
+            that one zygote serves them all.
+        replay: test cells whose in-notebook test passed: if one fails here, the notebook's own
+            test is replayed (see the module docstring).
     """
-    module = probes.for_assignment(assignment)
     tests = [c.metadata["nbgrader"]["grade_id"] for c in release.cells
              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
-    if module is None:
-        return {t: Outcome(UNCHECKED, f"not re-checked: there are no probes for {assignment} yet") for t in tests}
-    exercises = {e.test: e for e in module.EXERCISES}
-    results = {t: Outcome(UNCHECKED, "not re-checked: no probe for this test cell") for t in tests
+    exercises = {e.test: e for e in judges.exercises(assignment)}
+    if not exercises:
+        return {t: Outcome(UNCHECKED, f"not re-checked: the checks do not know {assignment}") for t in tests}
+    results = {t: Outcome(UNCHECKED, "not re-checked: no exercise of the checks has this test cell") for t in tests
                if t not in exercises}
-    pending = [t for t in tests if t in exercises]
-    skip: list[list[int]] = []
-    prelude = prelude_of(assignment, release)
+    checked = [t for t in tests if t in exercises]
+    header = {"prelude": prelude_of(assignment, release), "cells": exercise_cells(nb),
+              "block_sockets": not (isolation.isolated or isolation.network)}
     preload = preload or preload_for({assignment: release})
-    root = Path(tempfile.mkdtemp(prefix="recheck-", dir=workdir))
-    try:
-        for attempt in range(MAX_ATTEMPTS):
-            pending = [t for t in pending if t not in results]
-            if not pending:
-                break
-            job_dir = root / f"attempt-{attempt}"  # a fresh folder: nothing an earlier attempt wrote is read
-            job_dir.mkdir()
-            job = {"probe_module": module.__name__, "seed": int(seed), "exercises": pending, "skip": skip,
-                   "prelude": prelude, "cells": exercise_cells(nb), "block_sockets": not (isolate or limits.network)}
-            (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-            try:
-                events, ending = server(limits, isolate, preload).run(job_dir)
-            except (OSError, RuntimeError) as error:
-                events, ending = [], f"exit: {error}"
-            for event in events:
-                test = event.get("exercise")
-                if event.get("event") != "done" or test not in pending or test in results:
-                    continue
-                if "error" in event:
-                    results[test] = Outcome(FAIL, str(event["error"])[:2000])
-                    continue
-                try:
-                    outputs = _load_outputs(job_dir, event.get("file", ""))
-                except (OSError, ValueError) as error:
-                    results[test] = Outcome(FAIL, f"[{exercises[test].names[0]}] the re-check could not read the "
-                                                  f"outputs ({error}).")
-                    continue
-                verdict = probes.judged(exercises[test], outputs, exercises[test].inputs(seed))
-                results[test] = Outcome(PASS if verdict.passed else FAIL, verdict.message)
-            pending = [t for t in pending if t not in results]
-            if not pending or ending == "ok":
-                break
-            last = next((e for e in reversed(events) if e.get("event") in ("stmt", "start", "loaded", "ready")), None)
-            what = "ran out of time" if ending == "timeout" else f"stopped ({ending})"
-            if last is None:
-                for t in pending:
-                    results[t] = Outcome(CRASH, f"the re-check process {what} before it started.")
-                break
-            if last["event"] == "stmt":
-                skip.append([int(last.get("cell", -1)), int(last.get("stmt", -1))])
-            elif last["event"] == "start" and last.get("exercise") in pending:
-                test = last["exercise"]
-                status, why = (TIMEOUT, f"took longer than {limits.recheck_timeout:.0f} s") if ending == "timeout" \
-                    else (CRASH, "killed the process (os._exit, a crash, or the memory limit)")
-                results[test] = Outcome(status, f"[{exercises[test].names[0]}] the re-check {why}.")
-            else:
-                for t in pending:
-                    results[t] = Outcome(CRASH, f"the re-check process {what} after loading the exercise cells.")
-                break
-        for t in tests:
-            results.setdefault(t, Outcome(CRASH, f"the re-check gave up after {MAX_ATTEMPTS} attempts."))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    names = {t: exercises[t].name for t in checked}
+    module = MODULES[assignment].__name__
+
+    def factory() -> Zygote:
+        return zygote(limits, isolation, preload, workdir)
+
+    def ask(requests):
+        inputs = {r: exercises[r[0]].inputs(r[2]) for r in requests}
+        replies, problems = _run(factory, header, requests, inputs, names, module, limits)
+        return {r: _verdict(r[0], names[r[0]], replies[r], inputs[r], limits, problems, reference=r[1] == "probe")
+                for r in requests}
+
+    verdicts = ask([(t, "probe", probe_seed) for t in checked])
+    for t in checked:
+        results[t] = verdicts[(t, "probe", probe_seed)][0]
+    again = [(t, "replay", seed) for t in checked if t in replay and not results[t].passed for seed in REPLAY_SEEDS]
+    if again:
+        verdicts = ask(again)
+        for t in dict.fromkeys(t for t, _, _ in again):
+            failed = [verdicts[(t, "replay", s)] for s in REPLAY_SEEDS if not verdicts[(t, "replay", s)][0].passed]
+            kind = "pass" if not failed else ("fail" if failed[0][1] else "error")
+            results[t] = Outcome(results[t].status, results[t].message, kind, failed[0][0].message if failed else "")
     return {t: results[t] for t in tests}
+
+
+def _verdict(test: str, name: str, reply: Reply, inputs: dict, limits: Limits, problems: list[str],
+             reference: bool = True) -> tuple[Outcome, bool]:
+    """The outcome of one reply, and whether the judge itself decided it (the outputs came back)."""
+    if reply.kind == "ok":
+        verdict = judges.judged(test, reply.outputs, inputs, reference=reference)
+        return Outcome(PASS if verdict.passed else FAIL, verdict.message), True
+    if reply.kind == "timeout":
+        return Outcome(TIMEOUT, f"[{name}] the re-check took longer than {limits.recheck_timeout:.0f} s."), False
+    if reply.kind == "crash":
+        return Outcome(CRASH, reply.message or f"[{name}] the re-check process died (os._exit, a crash, or the "
+                                               "memory limit)."), False
+    hint = f" ({problems[0]})" if problems and "not defined" in reply.message else ""
+    return Outcome(FAIL, reply.message + hint), False

@@ -184,8 +184,10 @@ def summary(records: list[dict], top: int = 5) -> dict:
 
 def summary_markdown(data: dict) -> str:
     """``summary.md``: the class summary for people."""
+    isolation = data.get("isolation") or "not recorded"
     lines = ["# Class summary", "", f"{data['inputs']} input file(s): "
              + ", ".join(f"{n} {s}" for s, n in data["statuses"].items()), "",
+             f"Isolation of student code: {'; '.join(isolation) if isinstance(isolation, list) else isolation}", "",
              "## Exercises (pass rate and the most common failures: a map of misconceptions)", ""]
     for name, e in data["exercises"].items():
         lines.append(f"### {name}: {e['passed']}/{e['graded']} passed ({100 * e['pass_rate']:.0f}%)")
@@ -208,7 +210,7 @@ def write_outputs(out: Path, records: list[dict], meta: dict) -> None:
     public = [{k: v for k, v in r.items() if k not in ("signature", "timing")} for r in records]
     atomic_write(out / "grades.csv", grades_csv(records))
     atomic_write(out / "results.json", dumps({"meta": meta, "submissions": public}))
-    data = summary(records)
+    data = {**summary(records), "isolation": meta.get("isolation")}
     atomic_write(out / "summary.json", dumps(data))
     atomic_write(out / "summary.md", summary_markdown(data))
     atomic_write(out / "timings.json", dumps({r["key"]: r["timing"] for r in records if "timing" in r}))

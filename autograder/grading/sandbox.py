@@ -1,51 +1,112 @@
-"""The re-check sandbox: the student's exercise cells alone, in a fresh process, on probe inputs.
+"""The re-check's runner: the one piece of the grader that runs inside the sandbox.
 
-:mod:`.recheck` starts ``python -I -m autograder.grading.sandbox PRELOAD_FILE`` under
-:mod:`.limits` (memory and file-size caps; where the host allows it, network and PID
-namespaces of its own) with a minimal environment. That process is a *zygote*: it imports
-torch and the release notebooks' imports once, then forks one fresh child per submission, so
-that a re-check does not pay Python's and torch's start-up again. Student code only ever runs
-in a child, which never outlives its job: the zygote, PID 1 of its namespace, kills every other
-process in the namespace after each job. Each child
+:mod:`.recheck` binds this file (and nothing else of the grader) read-only into an isolated
+process (:mod:`.isolation`) and runs it as a script, so it imports only the standard library,
+NumPy, torch and the public helper package ``selfsup``; it holds no reference and no judge.
 
-1. reads ``JOB_DIR/job.json`` and builds every probe input from the grader's seed, *before*
-   any student code runs (so nothing the student does can change them);
-2. runs the trusted prelude (the release notebook's imports and the probe module's
-   ``CONTEXT``), then the student's exercise cells statement by statement: a statement that
-   raises is noted and skipped, one listed in ``skip`` (it killed or hung an earlier attempt)
-   is not run;
-3. runs each exercise's probe and writes its outputs to ``JOB_DIR/<n>.npz`` (arrays and numbers
-   only), reporting progress as JSON lines on ``EVENTS_FD``.
+It is a *zygote*: it imports torch, the checks and the preloaded modules once, then forks one
+child per submission, so that a re-check does not pay Python's and torch's start-up again.
+Student code only ever runs in a child. When the grader is root, the zygote keeps uid 0 with
+only the capabilities to change users and kill, and each child drops to the unprivileged
+:data:`SANDBOX_UID` before it reads the job, so no child can signal, trace or read the zygote
+(which is also not dumpable). As process 2 of its PID namespace, the zygote kills every process
+a child left behind when the child ends.
 
-Nothing here decides a grade: the grader judges the arrays (:mod:`.recheck`). Student output
-goes to ``/dev/null``; a child ends with ``os._exit`` so student ``atexit`` hooks never run.
+Protocol (``AF_UNIX`` sockets, no files): the zygote reads requests on the file descriptor
+named by its second argument (a ``SOCK_SEQPACKET`` socket whose other end the grader holds):
 
-Protocol: one JSON line per job on the zygote's stdin, ``{"dir": JOB_DIR}``; the child writes
-its events to the FIFO ``JOB_DIR/events``; the zygote answers ``{"done": exit code}`` on its
-stdout when the child has ended (after ``{"ready": true}`` once at start-up).
+* ``{"job": N}`` with one file descriptor, the job's ``SOCK_SEQPACKET`` channel: the zygote
+  forks a child for it and answers ``{"done": N, "exit": code}`` when the child has ended
+  (``{"ready": true}`` once, at start-up).
+
+On its job channel the child receives:
+
+* ``{"load": ...}`` with a fresh stream socket carrying the job (the trusted prelude and the
+  student's exercise cells): it runs the prelude and the cells statement by statement, sending
+  ``{"stmt": [cell, statement]}`` before each one (so that a statement that kills or hangs the
+  process can be skipped on a second attempt) and ``{"loaded": [problems]}`` at the end;
+* ``{"exercise": test, "module": name}`` with a fresh stream socket: it reads the probe inputs
+  from it (built by the grader), runs the exercise's public ``run`` on the student's object and
+  writes back on that socket a JSON frame ``{"ok": true}`` and the outputs as an ``.npz`` (plain
+  numbers, no pickle), or ``{"error": message}``;
+* ``{"end": true}``: it exits (``os._exit``: student ``atexit`` hooks never run).
+
+The grader reads each exercise's outputs only from the socket it created for that request,
+after the student's cells were loaded: nothing student code wrote earlier can be taken for
+them. Nothing here decides a grade; the grader judges the arrays.
 """
 
 from __future__ import annotations
 
 import ast
+import ctypes
 import importlib
+import io
 import json
 import os
-import random
+import pickle
 import signal
+import socket
 import sys
-from pathlib import Path
 
-import numpy as np
+MAX_MESSAGE = 8000
+MAX_FRAME = 256 * 2**20
+#: The user children run as when the zygote is root (``nobody``; :mod:`.isolation` gives them
+#: their folders).
+SANDBOX_UID = SANDBOX_GID = 65534
+_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
 
-MAX_EVENT = 4000
-_dumps, _savez, _exit = json.dumps, np.savez, os._exit
+
+# ---------------------------------------------------------------------------- framing (shared with the grader)
+def send_message(sock: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
+    """One JSON message on a ``SOCK_SEQPACKET`` socket, with file descriptors attached."""
+    data = json.dumps(message).encode()[:MAX_MESSAGE]
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
 
 
+def receive_message(sock: socket.socket) -> tuple[dict | None, list[int]]:
+    """The next message and its file descriptors; ``(None, [])`` at end of stream or for garbage."""
+    data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 4)
+    if not data:
+        return None, fds
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None, fds
+    return (message if isinstance(message, dict) else None), fds
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    """A length-prefixed frame on a stream socket."""
+    sock.sendall(len(payload).to_bytes(8, "big") + payload)
+
+
+def receive_frame(sock: socket.socket, limit: int = MAX_FRAME) -> bytes | None:
+    """The next frame (blocking; the grader sets a timeout on its sockets), or None."""
+    header = _receive_exactly(sock, 8)
+    if header is None:
+        return None
+    size = int.from_bytes(header, "big")
+    return None if size > limit else _receive_exactly(sock, size)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 2**20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------- the child
 def _block_sockets() -> None:
-    """Best-effort network cut-off for hosts without network namespaces (see :mod:`.limits`)."""
-    import socket
-
+    """Best-effort network cut-off when the grader runs without isolation (see :mod:`.isolation`)."""
     def refuse(*args, **kwargs):
         raise OSError("network access is disabled during grading")
 
@@ -55,42 +116,7 @@ def _block_sockets() -> None:
     socket.getaddrinfo = refuse
 
 
-class _NoGraderImports:
-    """A meta-path finder that refuses the grader's own package to student code."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "autograder" or name.startswith("autograder."):
-            raise ImportError("the grader's modules (hidden checks and references) are not available to student code")
-        return None
-
-
-def _seal_grader_modules() -> None:
-    """Make the hidden checks and references unreachable by import before student code runs.
-
-    The probe module (imported earlier) keeps the references it bound at import time; what
-    student code could reach through ``import autograder...`` or ``sys.modules`` is gone.
-    """
-    for name in [n for n in sys.modules if n == "autograder" or n.startswith("autograder.")]:
-        del sys.modules[name]
-    sys.meta_path.insert(0, _NoGraderImports())
-
-
-def _plain(value, name: str) -> np.ndarray:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        with torch._C.DisableTorchFunctionSubclass():
-            value = value.detach().cpu()
-            value = value.float() if value.dtype in (torch.float16, torch.bfloat16) else value
-            return value.numpy().copy()
-    out = np.asarray(value)
-    if out.dtype.kind not in "biuf":
-        raise TypeError(f"output {name!r} is not numeric (dtype {out.dtype})")
-    return out
-
-
-def _parse(source: str):
+def _parse(source: str) -> list:
     """The statements of a cell; IPython syntax (magics, ``!cmd``) is translated first if needed."""
     try:
         return ast.parse(source).body
@@ -106,65 +132,30 @@ def _parse(source: str):
         return ast.parse(source).body
 
 
-class _Sandbox:
-    def __init__(self, job_dir: Path):
-        self.dir = job_dir
-        self.job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-        self.events = open(job_dir / "events", "w", buffering=1, encoding="utf-8")  # a FIFO the grader reads
+class _Child:
+    """One submission's exercise cells, loaded once and probed on request."""
 
-    def emit(self, **event) -> None:
-        line = _dumps(event)
-        if len(line) > MAX_EVENT:
-            event = {k: (v[:MAX_EVENT // 4] + " ..." if isinstance(v, str) else v) for k, v in event.items()}
-            line = _dumps(event)[:MAX_EVENT]
-        self.events.write(line + "\n")
-        self.events.flush()
+    def __init__(self, channel: socket.socket):
+        self.channel = channel
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        # Bound now: student code may rebind the module attributes later (it only hurts itself).
+        self._dumps, self._loads, self._send_frame, self._send = json.dumps, pickle.loads, send_frame, send_message
 
-    def run(self) -> None:
-        import torch
+    def event(self, **message) -> None:
+        try:
+            self._send(self.channel, message)
+        except OSError:
+            pass
 
-        torch.set_num_threads(1)
-        probes = importlib.import_module(self.job["probe_module"])
-        exercises = {e.test: e for e in probes.EXERCISES}
-        wanted = [t for t in self.job["exercises"] if t in exercises]
-        inputs = {t: exercises[t].inputs(self.job["seed"]) for t in wanted}
-        if self.job.get("block_sockets"):
+    def load(self, stream: socket.socket) -> None:
+        job = json.loads(receive_frame(stream) or b"{}")
+        stream.close()
+        if job.get("block_sockets"):
             _block_sockets()
-        _seal_grader_modules()
-        self.emit(event="ready")
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-        exec(compile(self.job["prelude"], "<grader prelude>", "exec"), namespace)  # noqa: S102 - trusted code
-        problems = self.load(namespace)
-        self.emit(event="loaded", problems=problems)
-        for index, test in enumerate(wanted):
-            exercise = exercises[test]
-            self.emit(event="start", exercise=test)
-            missing = [n for n in exercise.names if n not in namespace]
-            if missing:
-                hint = f" ({problems[0]})" if problems else ""
-                self.emit(event="done", exercise=test, error=f"[{missing[0]}] {missing[0]} is not defined by the "
-                                                             f"exercise cells{hint}.")
-                continue
-            seed = self.job["seed"]
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
-            torch.manual_seed(seed)
-            try:
-                outputs = exercise.run({n: namespace[n] for n in exercise.names}, inputs[test])
-                arrays = {key: _plain(value, key) for key, value in outputs.items()}
-                _savez(self.dir / f"{index}.npz", **arrays)
-            except BaseException as error:  # noqa: BLE001 - student code may raise anything, even SystemExit
-                message = str(error) if type(error).__name__ == "CheckFailed" else \
-                    f"[{exercise.names[0]}] raised {type(error).__name__}: {error}"
-                self.emit(event="done", exercise=test, error=message)
-                continue
-            self.emit(event="done", exercise=test, file=f"{index}.npz")
-
-    def load(self, namespace: dict) -> list[str]:
-        """Run the exercise cells statement by statement; return what went wrong, one line each."""
-        skip = {tuple(x) for x in self.job.get("skip", [])}
+        exec(compile(job["prelude"], "<grader prelude>", "exec"), self.namespace)  # noqa: S102 - trusted code
+        skip = {tuple(x) for x in job.get("skip", [])}
         problems = []
-        for ci, cell in enumerate(self.job["cells"]):
+        for ci, cell in enumerate(job["cells"]):
             label = cell["label"]
             try:
                 statements = _parse(cell["source"])
@@ -175,41 +166,86 @@ class _Sandbox:
                 if (ci, si) in skip:
                     problems.append(f"{label}, line {statement.lineno}: not run (it stopped an earlier attempt)")
                     continue
-                self.emit(event="stmt", cell=ci, stmt=si)
+                self.event(stmt=[ci, si])
                 try:
                     code = compile(ast.Module(body=[statement], type_ignores=[]), f"<{label}>", "exec")
-                    exec(code, namespace)  # noqa: S102 - the sandbox exists to run this
-                except BaseException as error:  # noqa: BLE001
+                    exec(code, self.namespace)  # noqa: S102 - the sandbox exists to run this
+                except BaseException as error:  # noqa: BLE001 - student code may raise anything, even SystemExit
                     problems.append(f"{label}, line {statement.lineno}: {type(error).__name__}: {error}")
-        return problems
+        self.event(loaded=[p[:500] for p in problems[:10]])
+
+    def probe(self, request: dict, stream: socket.socket) -> None:
+        import numpy as np
+        from selfsup.checks._core import CheckFailed, outputs_of
+
+        name = str(request.get("name", "?"))
+        reply, payload = {}, b""
+        try:
+            inputs = self._loads(receive_frame(stream))
+            module = importlib.import_module(request["module"])
+            exercise = next(e for e in module.EXERCISES if e.test == request["exercise"])
+            if exercise.name not in self.namespace:
+                reply = {"error": f"[{name}] {name} is not defined by the exercise cells.", "missing": True}
+            else:
+                outputs = outputs_of(exercise, self.namespace[exercise.name], inputs)
+                buffer = io.BytesIO()
+                np.savez(buffer, **{key: value.numpy() for key, value in outputs.items()})
+                reply, payload = {"ok": True}, buffer.getvalue()
+        except CheckFailed as failure:
+            reply = {"error": str(failure)[:4000]}
+        except BaseException as error:  # noqa: BLE001 - student code may raise anything, even SystemExit
+            reply = {"error": f"[{name}] raised {type(error).__name__}: {error}"[:4000], "raised": True}
+        try:
+            self._send_frame(stream, self._dumps(reply).encode())
+            if payload:
+                self._send_frame(stream, payload)
+        except OSError:
+            pass
+        stream.close()
+
+    def serve(self) -> None:
+        while True:
+            message, fds = receive_message(self.channel)
+            stream = socket.socket(fileno=fds[0]) if fds else None
+            if message is None or message.get("end"):
+                return
+            if stream is None:
+                continue
+            if "load" in message:
+                self.load(stream)
+            elif "exercise" in message:
+                self.probe(message, stream)
 
 
-def _child(job_dir: Path) -> None:
+def _child(control: socket.socket, channel_fd: int, drop_user: bool) -> None:
     """Run one job in this (forked) process and end it."""
     try:
+        control.close()  # student code must not talk to the zygote
         os.setsid()
-        os.chdir(job_dir)
-        os.environ.update(HOME=str(job_dir), TMPDIR=str(job_dir))
+        if drop_user:  # to the sandbox user, losing every capability
+            os.setgroups([])
+            os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
+            os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+        libc = ctypes.CDLL(None)
+        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc.prctl(_PR_SET_DUMPABLE, 1)  # its own descendants may inspect it; the zygote stays closed
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        sandbox = _Sandbox(job_dir)
-        try:
-            sandbox.run()
-            sandbox.emit(event="finished")
-        except BaseException as error:  # noqa: BLE001 - report, never hang
-            sandbox.emit(event="broken", error=f"{type(error).__name__}: {error}")
+        _Child(socket.socket(fileno=channel_fd)).serve()
+    except BaseException:  # noqa: BLE001 - never hang, never run atexit hooks
+        pass
     finally:
-        _exit(0)
+        os._exit(0)
 
 
-def _reap_namespace() -> None:
-    """As PID 1 of a PID namespace: kill every other process in it (a student's background jobs)."""
-    if os.getpid() != 1:
+def _reap() -> None:
+    """As process 2 of a PID namespace (process 1 is bubblewrap): kill every other process in it."""
+    if os.getpid() > 2:
         return  # no namespace of our own: kill(-1) would reach the whole machine
     try:
         os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     while True:
         try:
@@ -219,27 +255,38 @@ def _reap_namespace() -> None:
             break
 
 
-def serve(preload_file: str) -> None:
-    """The zygote: import once, then fork one child per job read from stdin."""
-    protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+def serve(preload_file: str, control_fd: int, drop_user: bool) -> None:
+    """The zygote: import once, then fork one child per job."""
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0)
+    control = socket.socket(fileno=control_fd)
+    with open(preload_file, encoding="utf-8") as f:
+        preload = f.read()
+    exec(compile(preload, "<grader preload>", "exec"), {"__name__": "__preload__"})  # noqa: S102 - trusted
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    preload = Path(preload_file).read_text(encoding="utf-8")
-    import torch  # noqa: F401 - preloaded for every child
-
-    exec(compile(preload, "<grader preload>", "exec"), {"__name__": "__preload__"})  # noqa: S102 - trusted
-    protocol.write(json.dumps({"ready": True}) + "\n")
-    for line in sys.stdin:
-        request = json.loads(line)
+    send_message(control, {"ready": True})
+    while True:
+        message, fds = receive_message(control)
+        if message is None:
+            return
+        if "job" not in message or not fds:
+            for fd in fds:
+                os.close(fd)
+            continue
         child = os.fork()
         if child == 0:
-            protocol.close()
-            _child(Path(request["dir"]))
+            _child(control, fds[0], drop_user)
+        os.close(fds[0])
         _, status = os.waitpid(child, 0)
-        _reap_namespace()
-        protocol.write(json.dumps({"done": os.waitstatus_to_exitcode(status)}) + "\n")
+        try:
+            os.killpg(child, signal.SIGKILL)  # what the child started in its session, even without a namespace
+        except (ProcessLookupError, PermissionError):
+            pass
+        _reap()
+        send_message(control, {"done": message["job"], "exit": os.waitstatus_to_exitcode(status)})
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.path.dirname(os.path.abspath(__file__))]
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "drop-user")

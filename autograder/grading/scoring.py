@@ -3,9 +3,16 @@
 For each autograded test cell:
 
 * the points are the cell's maximum if the re-check passed and 0 otherwise;
-* a notebook without probes (``unchecked``) keeps nbgrader's in-kernel score, with a flag;
-* **possible tampering** is flagged when the in-kernel test passed and the re-check did not
-  (rebinding, monkeypatching, input transformers, objects that compare equal to anything);
+* a notebook the checks do not know (``unchecked``) keeps nbgrader's in-kernel score, with a flag;
+* when the in-kernel test passed and the re-check did not, the re-check replayed the notebook's
+  own test (:mod:`.recheck`):
+
+  - **possible tampering** is flagged only on evidence: the same exercise cells fail the same
+    test on the same inputs in the re-check (a rebound name, a monkeypatched check, an input
+    transformer, an object that compares equal to anything);
+  - otherwise it is a plain **difference**: the in-notebook test is weaker than the re-check's
+    probes (other sizes, other seeds, a comparison with the reference);
+
 * a **disagreement** note is added when the in-kernel test failed but the re-check passed
   (an error elsewhere in the notebook, output on stderr, a time-out): the points are given.
 """
@@ -62,9 +69,15 @@ def combine(tests: dict[str, float], outcomes: dict[str, Outcome], in_kernel: di
         else:
             points = maximum if outcome.passed else 0.0
         if kernel == "pass" and outcome.status not in (PASS, UNCHECKED):
-            flags.append({"kind": "tampering", "exercise": test,
-                          "message": f"{test}: possible tampering: the test passed inside the notebook but the "
-                                     f"independent re-check did not ({outcome.message})"})
+            if outcome.replay == "fail":
+                flags.append({"kind": "tampering", "exercise": test,
+                              "message": f"{test}: possible tampering: the test passed inside the notebook, but the "
+                                         "same exercise cells fail that very test, on the same inputs, in the "
+                                         f"re-check ({outcome.replay_message})"})
+            else:
+                flags.append({"kind": "difference", "exercise": test,
+                              "message": f"{test}: the test inside the notebook passed, but the re-check, which "
+                                         f"probes further, did not: {outcome.message}"})
         elif kernel in ("fail", "timeout") and outcome.passed:
             flags.append({"kind": "disagreement", "exercise": test,
                           "message": f"{test}: the test failed inside the notebook but the re-check passed; points "

@@ -5,6 +5,10 @@ to it in JSON lines: the first line on stdin sets the worker up (course template
 each further line is one submission. The worker answers on its original stdout (everything
 else it or nbgrader prints goes to stderr):
 
+The setup names the course template, the limits and the isolation; each job carries the
+repaired notebook itself, so no file of another submission is ever written where a worker (or
+a kernel) could find it.
+
 * ``{"ready": true}`` once the course directory is in place;
 * ``{"id": ..., "phase": "autograded"}`` when the in-kernel pass is over (the batch's
   per-notebook backstop ends there);
@@ -30,15 +34,16 @@ import nbformat
 
 class Worker:
     def __init__(self, setup: dict):
-        from ..autograde import Autograder
+        from .autograde import Autograder
+        from .isolation import Isolation
         from .limits import Limits
 
         self.limits = Limits(**setup["limits"])
-        self.isolate = bool(setup["isolate"])
+        self.isolation = Isolation(**setup["isolation"])
         self.out = Path(setup["out"])
         self.workdir = Path(tempfile.mkdtemp(prefix="grading-worker-", dir=setup.get("workdir")))
         self.grader = Autograder(self.workdir / "course", setup["assignments"], limits=self.limits,
-                                 isolate_network=self.isolate, template=Path(setup["template"]))
+                                 isolation=self.isolation, template=Path(setup["template"]))
         self.releases = {a: self.grader.release(a) for a in setup["assignments"]}
         from .recheck import preload_for
 
@@ -58,7 +63,7 @@ class Worker:
 
         record = job["record"]
         assignment, student = record["assignment"], record["student"]
-        nb = nbformat.read(job["notebook"], as_version=4)
+        nb = nbformat.from_dict(job["notebook"])
         release = self.releases[assignment]
         tests, answers = graded_cells(release)
         started = time.monotonic()
@@ -73,11 +78,12 @@ class Worker:
         kernel_seconds = time.monotonic() - started
         emit({"id": job["id"], "phase": "autograded"})
         started = time.monotonic()
-        outcomes = recheck(assignment, nb, release, record["seed"], self.limits, self.isolate, self.workdir,
-                           preload=self.preload)
+        in_kernel = in_kernel_results(autograded, scores)
+        outcomes = recheck(assignment, nb, release, record["probe_seed"], self.limits, self.isolation, self.workdir,
+                           preload=self.preload, replay=tuple(t for t, r in in_kernel.items() if r == "pass"))
         recheck_seconds = time.monotonic() - started
         points = {k: s.score for k, s in (scores or {}).items()}
-        exercises, flags = combine(tests, outcomes, in_kernel_results(autograded, scores), points)
+        exercises, flags = combine(tests, outcomes, in_kernel, points)
         if note:
             flags.append({"kind": "in_kernel", "exercise": None, "message": f"in-notebook pass: {note}"})
         result = {
@@ -92,6 +98,7 @@ class Worker:
         if autograded is not None:
             atomic_write(self.out / "autograded" / student / f"{assignment}.ipynb", nbformat.writes(autograded) + "\n")
         result["feedback"] = feedback_path.as_posix()
+        self.grader.forget(assignment, student)
         return result
 
 

@@ -76,6 +76,11 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
     return x.float() * std + mean
 
 
+def normalized_range(device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel bounds ``[1, 3, 1, 1]`` of normalised pixels: ``normalize(0)`` and ``normalize(1)``."""
+    return normalize(torch.zeros(1, 3, 1, 1, device=device)), normalize(torch.ones(1, 3, 1, 1, device=device))
+
+
 def synthetic_cifar(n: int, seed: int, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-shaped synthetic images that carry class structure (a stand-in, not CIFAR-10).
 

@@ -120,10 +120,3 @@ def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_fea
     pred = (xte @ weight + bias).argmax(1)
     return (pred == yte).float().mean().item()
 
-
-def evaluate_backbone(backbone: nn.Module, train_data: ImageTensorDataset, test_data: ImageTensorDataset,
-                      device: torch.device) -> float:
-    """Linear-probe accuracy of a backbone: extract features of both splits, then probe."""
-    xtr, ytr = extract_features(backbone, train_data, device)
-    xte, yte = extract_features(backbone, test_data, device)
-    return linear_probe(xtr, ytr, xte, yte, device)

@@ -1,10 +1,26 @@
-"""What every check shares: a failure type that names the exercise, and a guard around calls
-into student code."""
+"""What every check shares: the failure type, call guards, and the shape of an exercise.
+
+An :class:`Exercise` is the one definition of how an exercise is checked. It is used three
+times, always the same way:
+
+* by the **public check** a student runs (``check_rotation_dataset(RotationDataset)``), on the
+  exercise's fixed public inputs;
+* by the **hidden test** of the graded cell (``check_rotation_dataset(RotationDataset,
+  strict=True)``), on larger inputs drawn from :data:`STRICT_SEED`;
+* by the grader's **re-check**, in a separate process, on inputs drawn from a seed that only
+  the grader knows; the grader then also compares the outputs with its own reference answers.
+
+Nothing here knows the answers: a judge checks types, shapes, invariants and closed forms.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
 
@@ -38,8 +54,14 @@ def calling(exercise: str, what: str):
 
 
 def expect_tensor(value, exercise: str, name: str, shape: tuple | None = None) -> torch.Tensor:
-    """Check that ``value`` is a floating tensor (of ``shape`` if given) and return it."""
+    """Check that ``value`` is a floating tensor (of ``shape`` if given); return a plain copy.
+
+    The copy is detached, on the CPU and a plain ``torch.Tensor``: a tensor subclass loses its
+    overrides (``__torch_function__``, ``__eq__``), so the checks compare numbers, not objects.
+    """
     expect(isinstance(value, torch.Tensor), exercise, f"{name} should be a torch.Tensor, got {type(value).__name__}.")
+    with torch._C.DisableTorchFunctionSubclass():
+        value = value.detach().cpu().clone()
     expect(value.is_floating_point(), exercise, f"{name} should be a float tensor, got {value.dtype}.")
     if shape is not None:
         expect(tuple(value.shape) == tuple(shape), exercise,
@@ -48,16 +70,130 @@ def expect_tensor(value, exercise: str, name: str, shape: tuple | None = None) -
 
 
 def as_int(value, exercise: str, name: str) -> int:
-    """Accept a Python int or a 0-d integer tensor; return an int."""
+    """A Python int from an int, a NumPy integer or a one-element integer tensor, or :class:`CheckFailed`."""
     if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1 and not value.is_floating_point(), exercise,
-               f"{name} should be a single integer, got a tensor of shape {tuple(value.shape)} and dtype {value.dtype}.")
-        return int(value.item())
+        with torch._C.DisableTorchFunctionSubclass():
+            plain = value.detach().cpu()
+        expect(plain.numel() == 1 and not plain.is_floating_point() and plain.dtype != torch.bool, exercise,
+               f"{name} should be a single integer, got a tensor of shape {tuple(plain.shape)} and dtype {plain.dtype}.")
+        return int(plain.reshape(-1)[0].item())
+    if isinstance(value, np.integer):
+        return int(value)
     expect(isinstance(value, int) and not isinstance(value, bool), exercise,
            f"{name} should be an int, got {type(value).__name__}.")
-    return int(value)
+    return int.__index__(value)  # not int(value): a subclass could override __int__
 
 
-def passed(exercise: str) -> None:
-    """Print the success line of a public check."""
-    print(f"[{exercise}] all public checks passed.")
+# ---------------------------------------------------------------------------- exercises
+#: Seed of the inputs of the hidden tests in the notebooks (public: they hold no secret).
+STRICT_SEED = 1
+#: Seed of the random state in which an exercise runs (the same in every pass, so that a
+#: function gives the same outputs on the same inputs in the notebook and in the re-check).
+RUN_SEED = 0
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """How one graded exercise is checked.
+
+    Attributes:
+        test: grade id of its test cell, e.g. ``"test_rotation_dataset"``.
+        name: what the student defines, e.g. ``"RotationDataset"``.
+        inputs: ``seed -> inputs``: ``None`` gives the public check's fixed inputs, an int the
+            larger, seeded inputs of the hidden test and the re-check. Deterministic.
+        run: ``(student's object, inputs) -> outputs``: calls the student's code and returns
+            tensors, arrays, numbers and booleans only. It may fail an exercise (a crash, a
+            wrong type) but never passes one.
+        judge: ``(outputs, inputs) -> None``: raises :class:`CheckFailed` naming the likely
+            mistake. It sees the outputs after :func:`plain`, as the grader does.
+    """
+
+    test: str
+    name: str
+    inputs: Callable[[int | None], dict]
+    run: Callable[[Any, dict], dict]
+    judge: Callable[[dict, dict], None]
+
+
+def generator(seed: int | None, salt: int) -> torch.Generator:
+    """The random generator of one exercise's inputs: ``seed`` (``None``: the public inputs) mixed with ``salt``."""
+    return torch.Generator().manual_seed(((0 if seed is None else seed) * 1000003 + salt) % 2**63)
+
+
+def subseed(g: torch.Generator) -> int:
+    """A seed drawn from ``g`` (for a model, a helper that takes a seed)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+
+
+def pick(g: torch.Generator, options):
+    """One of ``options``, drawn from ``g``."""
+    return options[int(torch.randint(0, len(options), (1,), generator=g))]
+
+
+def plain(outputs: dict) -> dict[str, torch.Tensor]:
+    """Outputs as plain CPU tensors made from NumPy arrays: what crosses to the grader.
+
+    Half-precision tensors become float32; numbers, booleans and lists become tensors.
+
+    Raises:
+        CheckFailed: if an output is not numeric.
+    """
+    out = {}
+    for key, value in outputs.items():
+        if isinstance(value, torch.Tensor):
+            with torch._C.DisableTorchFunctionSubclass():
+                value = value.detach().cpu()
+                if value.dtype in (torch.float16, torch.bfloat16):
+                    value = value.float()
+                array = value.numpy().copy()
+        else:
+            array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise CheckFailed(f"[{key}] the check produced a non-numeric output (dtype {array.dtype}).")
+        out[key] = torch.from_numpy(np.ascontiguousarray(array))
+    return out
+
+
+@contextlib.contextmanager
+def seeded(seed: int = RUN_SEED):
+    """Seed Python's, NumPy's and torch's random generators; restore the caller's state after."""
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+
+
+def outputs_of(exercise: Exercise, obj, inputs: dict) -> dict[str, torch.Tensor]:
+    """Run ``exercise`` on ``obj`` in the fixed random state; plain outputs."""
+    with seeded():
+        return plain(exercise.run(obj, inputs))
+
+
+def checker(exercise: Exercise) -> Callable[..., None]:
+    """The public check function of ``exercise``: ``check(obj, strict=False)``.
+
+    It runs ``exercise`` on ``obj`` on the public inputs, or with ``strict`` on the hidden test's
+    inputs (:data:`STRICT_SEED`), and raises :class:`CheckFailed` naming the likely mistake.
+    """
+    def check(obj, strict: bool = False) -> None:
+        inputs = exercise.inputs(STRICT_SEED if strict else None)
+        exercise.judge(outputs_of(exercise, obj, inputs), inputs)
+        if not strict:
+            print(f"[{exercise.name}] all public checks passed.")
+
+    check.__name__ = f"check_{exercise.test.removeprefix('test_')}"
+    check.__doc__ = (f"Check your ``{exercise.name}``; raise :class:`CheckFailed` naming the likely mistake.\n\n"
+                     "With ``strict=True`` (the graded cell's hidden test), on larger inputs of other sizes.")
+    return check
+
+
+def close(value: float, expected: float, rel: float = 1e-5) -> bool:
+    """``value`` is finite and within ``rel`` (relative, absolute below 1) of ``expected``."""
+    return bool(np.isfinite(value)) and abs(value - expected) <= rel * max(1.0, abs(expected))
+

@@ -1,9 +1,10 @@
-"""Public self-checks for Notebook 3 (pretrained MAE and DINOv2).
+"""Checks of Notebook 3 (pretrained MAE and DINOv2): the six exercises, defined once (see :mod:`._core`).
 
-Each check takes your function, runs it on tiny random-weight stand-ins of the notebook's models
-(:func:`selfsup.hub.build_stand_in`) or on small synthetic tensors, and tests what the exercise's
-docstring promises: shapes, invariants and cases whose answer is known. A failure names the
-likely mistake. The stand-ins' outputs mean nothing; only their shapes and behaviour matter.
+Each public check takes your function, runs it on tiny random-weight stand-ins of the notebook's
+models (:func:`selfsup.hub.build_stand_in`) or on small synthetic tensors, and tests what the
+exercise's docstring promises: shapes, invariants and cases whose answer is known. A failure
+names the likely mistake. The stand-ins' outputs mean nothing; only their shapes and behaviour
+matter.
 """
 
 from __future__ import annotations
@@ -11,23 +12,34 @@ from __future__ import annotations
 import torch
 
 from .. import hub
-from ._core import CheckFailed, calling, expect, expect_tensor, passed
+from ._core import CheckFailed, Exercise, calling, checker, expect, expect_tensor, generator, pick, subseed
 
+ASSIGNMENT = "03_mae_dinov2"
+#: Run once by the re-check's long-lived process: builds each kind of stand-in, so that
+#: transformers' model code is imported once rather than for every submission.
+WARM_UP = "from selfsup.checks import mae_dinov2 as _m\n_m.mae_stand_in(), _m.dinov2_stand_in(), _m.vit_stand_in()\n"
 #: Hint added when a call into the model fails inside an attention exercise.
 ATTENTION_HINT = ("If out.attentions was None or an empty tuple: pass output_attentions=True, and use a model "
                   "loaded with attn_implementation='eager' (hub.load_model does); under transformers' default "
                   "'sdpa' attention the attentions come back empty.")
+#: Stand-in geometry for the MAE checks: 32x32 images, 8x8 patches, so 16 patches.
+MAE_SIZE, MAE_PATCH = 32, 8
+#: Tolerance of features and attention maps compared with each other (float32 models).
+ATOL = 1e-5
 
 
-def call(exercise: str, what: str, fn, *args, hint: str = "", **kwargs):
+def call(name: str, what: str, fn, *args, hint: str = "", **kwargs):
     """``fn(*args, **kwargs)`` inside :func:`calling`; ``hint`` is appended to any failure."""
     try:
-        with calling(exercise, what):
+        with calling(name, what):
             return fn(*args, **kwargs)
     except CheckFailed as failure:
         if hint:
             raise CheckFailed(f"{failure} {hint}") from None
         raise
+
+
+
 
 
 def toy_images(n: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -36,11 +48,7 @@ def toy_images(n: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 3, height, width, generator=g)
 
 
-# ----------------------------------------------------------------------------- MAE
-#: Stand-in geometry for the MAE checks: 32x32 images, 8x8 patches, so 16 patches.
-MAE_SIZE, MAE_PATCH = 32, 8
-
-
+# ----------------------------------------------------------------------------- Exercise 3.1
 def mae_stand_in(image_size: int = MAE_SIZE, patch_size: int = MAE_PATCH, seed: int = 0):
     """A tiny random ViTMAEForPreTraining (config.mask_ratio 0.75, as the real one)."""
     return hub.build_stand_in("mae", image_size=image_size, patch_size=patch_size, seed=seed)
@@ -61,92 +69,125 @@ def patch_mask(mask: torch.Tensor, patch: int) -> torch.Tensor | None:
     return first.reshape(b, -1)
 
 
-def read_reconstruction(fn, model, images: torch.Tensor, ratio: float, exercise: str = "mae_reconstruct"):
-    """Call ``mae_reconstruct`` and check its types, shapes, the mask's layout and the config."""
-    before = model.config.mask_ratio
-    out = call(exercise, f"mae_reconstruct(model, images, mask_ratio={ratio})", fn, model, images, ratio)
-    expect(isinstance(out, tuple) and len(out) == 2, exercise,
-           f"should return a tuple (reconstruction, mask), got {type(out).__name__}.")
-    recon, mask = out
-    b, _, h, w = images.shape
-    recon = expect_tensor(recon, exercise, "reconstruction", (b, 3, h, w)).detach()
-    expect(isinstance(mask, torch.Tensor), exercise, f"mask should be a tensor, got {type(mask).__name__}.")
-    expect(tuple(mask.shape) == (b, 1, h, w), exercise,
-           f"mask should have shape {(b, 1, h, w)} (one value per pixel, 1 where the patch was hidden), got "
-           f"{tuple(mask.shape)}. out.mask is [B, num_patches]: reshape it to the patch grid and repeat each value "
-           "over its patch_size x patch_size pixels.")
-    mask = mask.detach().float()
-    expect(bool(((mask == 0) | (mask == 1)).all()), exercise, "mask should contain only 0 and 1.")
-    expect(model.config.mask_ratio == before, exercise,
-           f"model.config.mask_ratio is {model.config.mask_ratio} after your call, it was {before}: restore it "
-           "(try/finally), or every later use of the model masks at your ratio.")
-    return recon, mask
+def reconstruct_inputs(seed: int | None) -> dict:
+    """Cases ``(image size, patch size, mask ratio, model seed)``: 0.75 first, where an inverted mask
+    cannot pass for an ignored ratio; the strict inputs add a larger image."""
+    g = generator(seed, 31)
+    model_seed = subseed(g)
+    cases = [(MAE_SIZE, MAE_PATCH, 0.75, model_seed), (MAE_SIZE, MAE_PATCH, 0.25, model_seed)]
+    images = [toy_images(3, MAE_SIZE, MAE_SIZE, seed=subseed(g)), toy_images(3, MAE_SIZE, MAE_SIZE, seed=subseed(g))]
+    if seed is not None:
+        size = pick(g, (40, 48, 56))
+        cases.append((size, 8, pick(g, (0.5, 0.6, 0.9)), model_seed + 1))
+        images.append(toy_images(2, size, size, seed=subseed(g)))
+    return {"cases": cases, "images": images, "noise_seed": subseed(g)}
 
 
-def check_mae_reconstruct(mae_reconstruct) -> None:
-    """Public check of Exercise 3.1: ``(reconstruction, mask)`` in image space."""
-    ex = "mae_reconstruct"
-    model = mae_stand_in()
-    images = toy_images(3, MAE_SIZE, MAE_SIZE)
-    num_patches = (MAE_SIZE // MAE_PATCH) ** 2
-    for ratio in (0.75, 0.25):  # 0.75 first: there an inverted mask cannot pass for an ignored ratio
-        recon, mask = read_reconstruction(mae_reconstruct, model, images, ratio)
-        patches = patch_mask(mask, MAE_PATCH)
-        expect(patches is not None, ex, f"the mask is not constant over each {MAE_PATCH}x{MAE_PATCH} patch; repeat "
-                                        "each patch's value over its pixels (repeat_interleave along H and W).")
-        want = masked_fraction(num_patches, ratio)
-        got = patches.mean(1)
+def reconstruct_run(fn, inp: dict) -> dict:
+    name = "mae_reconstruct"
+    out = {}
+    for i, ((size, patch, ratio, model_seed), images) in enumerate(zip(inp["cases"], inp["images"])):
+        model = mae_stand_in(size, patch, seed=model_seed)
+        result = call(name, f"mae_reconstruct(model, images, mask_ratio={ratio})", fn, model, images, ratio)
+        expect(isinstance(result, tuple) and len(result) == 2, name,
+               f"should return a tuple (reconstruction, mask), got {type(result).__name__}.")
+        recon, mask = result
+        b, _, h, w = images.shape
+        out[f"recon_{i}"] = expect_tensor(recon, name, "reconstruction", (b, 3, h, w))
+        expect(isinstance(mask, torch.Tensor), name, f"mask should be a tensor, got {type(mask).__name__}.")
+        expect(tuple(mask.shape) == (b, 1, h, w), name,
+               f"mask should have shape {(b, 1, h, w)} (one value per pixel, 1 where the patch was hidden), got "
+               f"{tuple(mask.shape)}. out.mask is [B, num_patches]: reshape it to the patch grid and repeat each "
+               "value over its patch_size x patch_size pixels.")
+        out[f"mask_{i}"] = mask.detach().float()
+        out[f"ratio_after_{i}"] = float(model.config.mask_ratio)
+    return out
+
+
+def reconstruct_judge(out: dict, inp: dict) -> None:
+    name = "mae_reconstruct"
+    for i, ((size, patch, ratio, _), images) in enumerate(zip(inp["cases"], inp["images"])):
+        recon, mask = out[f"recon_{i}"], out[f"mask_{i}"]
+        expect(bool(((mask == 0) | (mask == 1)).all()), name, "mask should contain only 0 and 1.")
+        after = float(out[f"ratio_after_{i}"])
+        expect(after == 0.75, name, f"model.config.mask_ratio is {after} after your call, it was 0.75: restore it "
+                                    "(try/finally), or every later use of the model masks at your ratio.")
+        patches = patch_mask(mask, patch)
+        expect(patches is not None, name, f"on {size}x{size} images the mask is not constant over each {patch}x{patch} "
+                                          "patch; repeat each patch's value over its pixels (repeat_interleave along "
+                                          "H and W).")
+        num_patches = (size // patch) ** 2
+        want, got = masked_fraction(num_patches, ratio), patches.mean(1)
         message = (f"at mask_ratio={ratio} ViTMAE hides {want:.0%} of the patches, but your mask hides "
                    f"{[round(v, 2) for v in got.tolist()]}.")
-        default = masked_fraction(num_patches, model.config.mask_ratio)
-        expect(not torch.allclose(got, torch.full_like(got, default)) or ratio == model.config.mask_ratio, ex,
-               f"{message} The ratio comes from model.config.mask_ratio (0.75 unless you set it), not from an "
-               "argument of the forward pass.")
-        expect(not torch.allclose(got, torch.full_like(got, 1 - want)) or abs(want - 0.5) < 1e-6, ex,
-               f"{message} Your mask is inverted: it should be 1 where a patch was hidden from the encoder "
-               "(out.mask is 1 there).")
-        expect(torch.allclose(got, torch.full_like(got, want)), ex, message)
+        expect(not torch.allclose(got, torch.full_like(got, masked_fraction(num_patches, 0.75))) or ratio == 0.75,
+               name, f"{message} The ratio comes from model.config.mask_ratio (0.75 unless you set it), not from an "
+                     "argument of the forward pass.")
+        expect(not torch.allclose(got, torch.full_like(got, 1 - want)) or abs(want - 0.5) < 1e-6, name,
+               f"{message} Your mask is inverted: it should be 1 where a patch was hidden from the encoder (out.mask "
+               "is 1 there).")
+        expect(torch.allclose(got, torch.full_like(got, want)), name, message)
         channel_means = recon.mean(dim=(0, 2, 3))
-        expect(bool(((channel_means - torch.tensor(hub.IMAGENET_MEAN)).abs() < 0.15).all()), ex,
+        expect(bool(((channel_means - torch.tensor(hub.IMAGENET_MEAN)).abs() < 0.15).all()), name,
                f"the stand-in predicts values near 0 in normalised units, i.e. near the ImageNet mean in pixels, but "
                f"your reconstruction's channel means are {[round(v, 3) for v in channel_means.tolist()]}. Undo the "
                "ImageNet normalisation (hub.to_pixels) after model.unpatchify.")
         visible = (1 - mask).expand_as(recon).bool()
-        pixels = hub.to_pixels(images)
-        expect(not torch.allclose(recon[visible], pixels[visible], atol=1e-3), ex,
+        expect(not torch.allclose(recon[visible], hub.to_pixels(images)[visible], atol=1e-3), name,
                "on the visible patches your reconstruction equals the input: return the decoder's prediction for "
                "every patch (the notebook pastes the visible patches itself).")
-    passed(ex)
 
 
-def check_mae_features(mae_features) -> None:
-    """Public check of Exercise 3.2: deterministic mean-pooled patch features at mask ratio 0."""
-    ex = "mae_features"
-    model = mae_stand_in()
-    images = toy_images(3, MAE_SIZE, MAE_SIZE, seed=1)
-    width = model.config.hidden_size
-    num_patches = (MAE_SIZE // MAE_PATCH) ** 2
-    h1 = expect_tensor(call(ex, "mae_features(model, images)", mae_features, model, images),
-                       ex, "features", (3, width)).detach()
-    expect(model.config.mask_ratio == 0.75, ex,
-           f"model.config.mask_ratio is {model.config.mask_ratio} after your call, it was 0.75: restore it "
+# ----------------------------------------------------------------------------- Exercise 3.2
+def features_inputs(seed: int | None) -> dict:
+    g = generator(seed, 32)
+    size = MAE_SIZE if seed is None else pick(g, (40, 48, 56))
+    return {"size": size, "model_seed": subseed(g), "images": toy_images(3, size, size, seed=subseed(g))}
+
+
+def features_run(fn, inp: dict) -> dict:
+    name = "mae_features"
+    model = mae_stand_in(inp["size"], MAE_PATCH, seed=inp["model_seed"])
+    images = inp["images"]
+    out = {"pooled": expect_tensor(call(name, "mae_features(model, images)", fn, model, images), name, "features")}
+    out["ratio_after"] = float(model.config.mask_ratio)
+    out["tokens"] = expect_tensor(call(name, "mae_features(model, images, pool=False)", fn, model, images, pool=False),
+                                  name, "features with pool=False")
+    out["again"] = expect_tensor(call(name, "mae_features(model, images) (second call)", fn, model, images), name,
+                                 "features")
+    out["alone"] = expect_tensor(call(name, "mae_features(model, images[:1])", fn, model, images[:1]), name, "features")
+    out["width"] = model.config.hidden_size
+    return out
+
+
+def features_judge(out: dict, inp: dict) -> None:
+    name = "mae_features"
+    b, width = len(inp["images"]), int(out["width"])
+    num_patches = (inp["size"] // MAE_PATCH) ** 2
+    expect(tuple(out["pooled"].shape) == (b, width), name,
+           f"the pooled features should have shape {(b, width)}, got {tuple(out['pooled'].shape)}.")
+    expect(float(out["ratio_after"]) == 0.75, name,
+           f"model.config.mask_ratio is {float(out['ratio_after'])} after your call, it was 0.75: restore it "
            "(try/finally), or mae_reconstruct and later code see a different model.")
-    h2 = call(ex, "mae_features(model, images) (second call)", mae_features, model, images).detach()
-    expect(torch.allclose(h1, h2, atol=1e-5), ex,
+    visible = num_patches - round(masked_fraction(num_patches, 0.75) * num_patches)
+    expect(tuple(out["tokens"].shape) != (b, visible, width), name,
+           f"with pool=False you return {visible} of the {num_patches} patch tokens: ViTMAE hid config.mask_ratio "
+           "(0.75) of the patches from the encoder. For features the encoder must see every patch: set it to 0 (and "
+           "restore it after).")
+    expect(tuple(out["tokens"].shape) == (b, num_patches, width), name,
+           f"with pool=False the features should have shape {(b, num_patches, width)}: the {num_patches} patch tokens, "
+           f"without the CLS token; got {tuple(out['tokens'].shape)}.")
+    expect(torch.allclose(out["pooled"], out["again"], atol=ATOL), name,
            "two calls on the same images gave different features. ViTMAE hides config.mask_ratio (0.75) of the "
            "patches at random even in eval mode: set it to 0 for features.")
-    tokens = expect_tensor(call(ex, "mae_features(model, images, pool=False)", mae_features, model, images,
-                                pool=False), ex, "features with pool=False", (3, num_patches, width)).detach()
-    expect(torch.allclose(tokens.mean(1), h1, atol=1e-5), ex,
+    expect(torch.allclose(out["tokens"].mean(1), out["pooled"], atol=ATOL), name,
            "the pooled features are not the mean of the patch tokens that pool=False returns. Leave the CLS token "
-           "out: MAE's objective never trains it.")
-    alone = call(ex, "mae_features(model, images[:1])", mae_features, model, images[:1]).detach()
-    expect(torch.allclose(alone, h1[:1], atol=1e-5), ex,
+           "out: average the patch tokens only.")
+    expect(torch.allclose(out["alone"], out["pooled"][:1], atol=ATOL), name,
            "an image's features change when other images are in the batch; pool over tokens (dim 1), not images.")
-    passed(ex)
 
 
-# ----------------------------------------------------------------------------- attention
+# ----------------------------------------------------------------------------- Exercise 3.3
 def dinov2_stand_in(seed: int = 0):
     """A tiny random Dinov2Model with 4x4 patches (it interpolates positions for any image size)."""
     return hub.build_stand_in("dinov2", image_size=16, patch_size=4, seed=seed)
@@ -157,90 +198,114 @@ def vit_stand_in(seed: int = 0):
     return hub.build_stand_in("supervised", image_size=32, patch_size=8, seed=seed)
 
 
-def read_attention(fn, model, images: torch.Tensor, exercise: str = "cls_attention_maps") -> torch.Tensor:
-    """Call ``cls_attention_maps`` and check its shape, and that the model still returns attentions."""
-    maps = call(exercise, "cls_attention_maps(model, images)", fn, model, images, hint=ATTENTION_HINT)
-    expect(model.config._attn_implementation == "eager", exercise,
-           f"after your call the model uses {model.config._attn_implementation!r} attention; leave it 'eager', "
-           "the only implementation that returns attention weights.")
-    b, _, height, width = images.shape
-    p = model.config.patch_size
-    heads = model.config.num_attention_heads
-    h, w = height // p, width // p
-    expect(isinstance(maps, torch.Tensor), exercise, f"should return a tensor, got {type(maps).__name__}.")
-    if tuple(maps.shape) == (b, heads, w, h) and h != w:
-        expect(False, exercise, f"for {height}x{width} images the maps should be [B, heads, {h}, {w}] "
-                                f"(h = H // patch_size rows, w = W // patch_size columns), got {tuple(maps.shape)}.")
-    expect(tuple(maps.shape) == (b, heads, h, w), exercise,
-           f"should return [B, heads, h, w] = {(b, heads, h, w)}, one map per head (do not average them), "
-           f"got {tuple(maps.shape)}.")
-    return expect_tensor(maps, exercise, "the maps").detach().float()
+def attention_inputs(seed: int | None) -> dict:
+    g = generator(seed, 33)
+    # never square, so that a transposed map shows
+    height, width = (16, 24) if seed is None else (4 * pick(g, (3, 4, 5, 6)), 4 * pick(g, (2, 7)))
+    return {"dinov2_seed": subseed(g), "vit_seed": subseed(g),
+            "dinov2_images": toy_images(2, height, width, seed=subseed(g)),
+            "vit_images": toy_images(3, 32, 32, seed=subseed(g))}
 
 
-def check_cls_attention_maps(cls_attention_maps) -> None:
-    """Public check of Exercise 3.3: the last layer's CLS -> patch attention, one map per head."""
-    ex = "cls_attention_maps"
-    for model, images in ((dinov2_stand_in(), toy_images(2, 16, 24, seed=2)),
-                          (vit_stand_in(), toy_images(2, 32, 32, seed=3))):
-        maps = read_attention(cls_attention_maps, model, images)
-        expect(bool((maps >= 0).all()), ex, "attention weights are probabilities, but some values are negative.")
+def attention_models(inp: dict):
+    """The two stand-ins of the attention check and their images."""
+    return ((dinov2_stand_in(seed=inp["dinov2_seed"]), inp["dinov2_images"]),
+            (vit_stand_in(seed=inp["vit_seed"]), inp["vit_images"]))
+
+
+def attention_run(fn, inp: dict) -> dict:
+    name = "cls_attention_maps"
+    out = {}
+    for i, (model, images) in enumerate(attention_models(inp)):
+        maps = call(name, "cls_attention_maps(model, images)", fn, model, images, hint=ATTENTION_HINT)
+        expect(model.config._attn_implementation == "eager", name,
+               f"after your call the model uses {model.config._attn_implementation!r} attention; leave it 'eager', the "
+               "only implementation that returns attention weights.")
+        b, _, height, width = images.shape
+        p, heads = model.config.patch_size, model.config.num_attention_heads
+        h, w = height // p, width // p
+        expect(isinstance(maps, torch.Tensor), name, f"should return a tensor, got {type(maps).__name__}.")
+        expect(not (tuple(maps.shape) == (b, heads, w, h) and h != w), name,
+               f"for {height}x{width} images the maps should be [B, heads, {h}, {w}] (h = H // patch_size rows, "
+               f"w = W // patch_size columns), got {tuple(maps.shape)}.")
+        expect(tuple(maps.shape) == (b, heads, h, w), name,
+               f"should return [B, heads, h, w] = {(b, heads, h, w)}, one map per head (do not average them), got "
+               f"{tuple(maps.shape)}.")
+        out[f"maps_{i}"] = expect_tensor(maps, name, "the maps").float()
+    return out
+
+
+def attention_judge(out: dict, inp: dict) -> None:
+    name = "cls_attention_maps"
+    for i in range(2):
+        maps = out[f"maps_{i}"]
+        expect(bool((maps >= 0).all()), name, "attention weights are probabilities, but some values are negative.")
         sums = maps.sum(dim=(-2, -1))
-        expect(bool((sums < 1).all() and (sums > 0).all()), ex,
-               f"each map should hold the CLS query's attention to the patches: softmax over CLS + patches, so "
-               f"the patch part sums to less than 1; your maps sum to "
-               f"{sums.min().item():.3f}..{sums.max().item():.3f}. "
+        expect(bool((sums < 1).all() and (sums > 0).all()), name,
+               "each map should hold the CLS query's attention to the patches: softmax over CLS + patches, so the "
+               f"patch part sums to less than 1; your maps sum to {sums.min().item():.3f}..{sums.max().item():.3f}. "
                "Read row 0 (the CLS query) without column 0 (the CLS key): attn[:, :, 0, 1:].")
-    passed(ex)
 
 
-def kept_mass(attn: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Share of each map's attention mass that ``mask`` keeps: ``[...]``."""
-    flat, keep = attn.flatten(-2).double(), mask.flatten(-2)
-    return (flat * keep).sum(-1) / flat.sum(-1)
+# ----------------------------------------------------------------------------- Exercise 3.4
+def mask_inputs(seed: int | None) -> dict:
+    g = generator(seed, 34)
+    cases = [torch.rand(2, 3, 5, 7, generator=g).pow(3) * 0.05]
+    if seed is None:
+        return {"cases": cases, "keeps": [0.6, 0.3]}
+    scales = torch.tensor([1.0, 100.0, 0.01]).view(3, 1, 1, 1)  # maps whose totals differ by 10^4
+    cases += [torch.rand(3, 2, 6, 4, generator=g).pow(4) * scales,
+              torch.rand(6, 5, 5, generator=g).pow(2),  # [heads, h, w]: any leading dims
+              torch.softmax(3 * torch.randn(2, 6, 8, 8, generator=g).flatten(-2), -1).reshape(2, 6, 8, 8)]
+    return {"cases": cases, "keeps": [round(float(k), 3) for k in 0.05 + 0.9 * torch.rand(3, generator=g)] + [0.6]}
 
 
-def check_mask_properties(attn: torch.Tensor, mask, keep: float, exercise: str = "foreground_mask") -> torch.Tensor:
+def mask_run(fn, inp: dict) -> dict:
+    name = "foreground_mask"
+    out = {}
+    for i, attn in enumerate(inp["cases"]):
+        attn = attn.clone()
+        for j, keep in enumerate(inp["keeps"]):
+            mask = call(name, f"foreground_mask(attn of shape {tuple(attn.shape)}, keep={keep})", fn, attn, keep=keep)
+            expect(isinstance(mask, torch.Tensor) and mask.dtype == torch.bool, name,
+                   f"should return a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}.")
+            out[f"mask_{i}_{j}"] = mask.detach().cpu()
+        out[f"after_{i}"] = attn
+    default = call(name, "foreground_mask(attn)", fn, inp["cases"][0].clone())
+    out["default"] = default.detach().cpu() if isinstance(default, torch.Tensor) else torch.zeros(0, dtype=torch.bool)
+    return out
+
+
+def mask_judge(out: dict, inp: dict) -> None:
     """The kept set holds >= keep of each map's mass, is made of its largest values, and is minimal."""
-    expect(isinstance(mask, torch.Tensor) and mask.dtype == torch.bool, exercise,
-           f"should return a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}.")
-    expect(mask.shape == attn.shape, exercise, f"the mask should have the shape of attn, {tuple(attn.shape)}, "
-                                               f"got {tuple(mask.shape)}.")
-    flat, kept = attn.flatten(-2).double(), mask.flatten(-2)
-    mass = kept_mass(attn, mask)
-    expect(bool((mass >= keep - 1e-9).all()), exercise,
-           f"with keep={keep} some maps keep only {mass.min().item():.3f} of their attention mass. Keep the smallest "
-           "set of patches whose attention (normalised per map) adds up to at least keep, the patch that crosses "
-           "the threshold included; do not threshold the raw attention values.")
-    lowest_kept = torch.where(kept, flat, torch.full_like(flat, float("inf"))).amin(-1)
-    highest_dropped = torch.where(kept, torch.full_like(flat, float("-inf")), flat).amax(-1)
-    expect(bool((lowest_kept >= highest_dropped).all()), exercise,
-           "a dropped patch has more attention than a kept one: sort each map's values in descending order and "
-           "keep the top of the ranking.")
-    share = lowest_kept / flat.sum(-1)
-    expect(bool((mass - share < keep).all()), exercise,
-           f"with keep={keep} some maps keep more patches than needed: without their weakest kept patch they would "
-           "still hold at least keep of the mass. Normalise each map by its own sum (not the batch's) and stop at "
-           "the first patch where the cumulative mass reaches keep.")
-    return mask
+    name = "foreground_mask"
+    for i, attn in enumerate(inp["cases"]):
+        expect(torch.equal(out[f"after_{i}"], attn), name, "foreground_mask modified attn in place; work on a copy.")
+        flat = attn.flatten(-2).double()
+        for j, keep in enumerate(inp["keeps"]):
+            mask = out[f"mask_{i}_{j}"]
+            expect(mask.shape == attn.shape, name, f"the mask should have the shape of attn, {tuple(attn.shape)}, "
+                                                   f"got {tuple(mask.shape)}.")
+            kept = mask.flatten(-2)
+            mass = (flat * kept).sum(-1) / flat.sum(-1)
+            expect(bool((mass >= keep - 1e-9).all()), name,
+                   f"with keep={keep} some maps keep only {mass.min().item():.3f} of their attention mass. Keep the "
+                   "smallest set of patches whose attention (normalised per map) adds up to at least keep, the patch "
+                   "that crosses the threshold included; do not threshold the raw attention values.")
+            lowest_kept = torch.where(kept, flat, torch.full_like(flat, float("inf"))).amin(-1)
+            highest_dropped = torch.where(kept, torch.full_like(flat, float("-inf")), flat).amax(-1)
+            expect(bool((lowest_kept >= highest_dropped).all()), name,
+                   "a dropped patch has more attention than a kept one: sort each map's values in descending order "
+                   "and keep the top of the ranking.")
+            expect(bool((mass - lowest_kept / flat.sum(-1) < keep).all()), name,
+                   f"with keep={keep} some maps keep more patches than needed: without their weakest kept patch they "
+                   "would still hold at least keep of the mass. Normalise each map by its own sum (not the batch's) "
+                   "and stop at the first patch where the cumulative mass reaches keep.")
+    j = inp["keeps"].index(0.6)
+    expect(torch.equal(out["default"], out[f"mask_0_{j}"]), name, "the default keep should be 0.6.")
 
 
-def check_foreground_mask(foreground_mask) -> None:
-    """Public check of Exercise 3.4: the smallest set of patches holding ``keep`` of the mass."""
-    ex = "foreground_mask"
-    g = torch.Generator().manual_seed(4)
-    attn = torch.rand(2, 3, 5, 7, generator=g).pow(3) * 0.05
-    original = attn.clone()
-    for keep in (0.6, 0.3):
-        mask = call(ex, f"foreground_mask(attn, keep={keep})", foreground_mask, attn, keep=keep)
-        expect(torch.equal(attn, original), ex, "foreground_mask modified attn in place; work on a copy.")
-        check_mask_properties(attn, mask, keep)
-    default = call(ex, "foreground_mask(attn)", foreground_mask, attn)
-    explicit = call(ex, "foreground_mask(attn, keep=0.6)", foreground_mask, attn, keep=0.6)
-    expect(torch.equal(default, explicit), ex, "the default keep should be 0.6.")
-    passed(ex)
-
-
-# ----------------------------------------------------------------------------- PCA
+# ----------------------------------------------------------------------------- Exercise 3.5
 def planted_features(seed: int = 0, n: int = 3, h: int = 6, w: int = 6, dim: int = 16, offset: float = 20.0,
                      part_scales: tuple[float, ...] | None = None, block: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Patch features with a known answer: a ``block`` x ``block`` foreground per image, 3 parts inside it.
@@ -257,58 +322,90 @@ def planted_features(seed: int = 0, n: int = 3, h: int = 6, w: int = 6, dim: int
     feats = 0.05 * torch.randn(n, h, w, dim, generator=g)
     feats[..., 4] += offset
     foreground = torch.zeros(n, h, w, dtype=torch.bool)
-    size = block * block
     for i in range(n):
         top = int(torch.randint(0, h - block + 1, (1,), generator=g))
         left = int(torch.randint(0, w - block + 1, (1,), generator=g))
         foreground[i, top:top + block, left:left + block] = True
         rows = torch.arange(block).repeat_interleave(block) + top
         cols = torch.arange(block).repeat(block) + left
-        parts = torch.randperm(size, generator=g) % 3
+        parts = torch.randperm(block * block, generator=g) % 3
         for r, c, part in zip(rows.tolist(), cols.tolist(), parts.tolist()):
             feats[i, r, c, 1 + part] += (4.0, 3.0, 2.0)[part] * (part_scales[i] if part_scales else 1.0)
     feats[..., 0] += 10.0 * foreground.float()
     return feats, foreground
 
 
-def read_pca(fn, feats: torch.Tensor, exercise: str = "pca_rgb") -> tuple[torch.Tensor, torch.Tensor]:
-    """Call ``pca_rgb`` and check types, shapes, ranges and the background."""
-    n, h, w, _ = feats.shape
-    out = call(exercise, "pca_rgb(patch_features)", fn, feats,
-               hint="(If no patch came out as foreground: did you centre the tokens? Without centring, the first "
-                    "component points at their mean and every token falls on the same side.)")
-    expect(isinstance(out, tuple) and len(out) == 2, exercise,
-           f"should return a tuple (rgb, foreground), got {type(out).__name__}.")
-    rgb, fg = out
-    rgb = expect_tensor(rgb, exercise, "rgb", (n, h, w, 3)).detach().float()
-    expect(isinstance(fg, torch.Tensor) and fg.dtype == torch.bool and tuple(fg.shape) == (n, h, w), exercise,
-           f"foreground should be a bool tensor of shape {(n, h, w)}, got "
-           f"{getattr(fg, 'dtype', type(fg).__name__)} {tuple(getattr(fg, 'shape', ()))}.")
-    expect(bool(((rgb >= -1e-6) & (rgb <= 1 + 1e-6)).all()), exercise, "rgb values should lie in [0, 1].")
-    expect(bool((rgb[~fg] == 0).all()), exercise, "background patches should be black (0).")
-    expect(fg.float().mean().item() <= 0.5, exercise,
-           f"{fg.float().mean().item():.0%} of the patches are foreground. The sign of a principal component is "
-           "arbitrary: flip the first one so that its positive side holds at most half of the patches.")
-    return rgb, fg
+def _svd_sign_is_wrong(feats: torch.Tensor) -> bool:
+    """True if torch's SVD returns the first component with the background on its positive side."""
+    x = feats.reshape(-1, feats.shape[-1]).float()
+    x = x - x.mean(0)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    return bool(((x @ vh[0]) > 0).float().mean() > 0.5)
 
 
-def check_pca_rgb(pca_rgb) -> None:
-    """Public check of Exercise 3.5: PCA foreground and RGB on features with a planted answer."""
-    ex = "pca_rgb"
-    feats, foreground = planted_features()
-    original = feats.clone()
-    rgb, fg = read_pca(pca_rgb, feats)
-    expect(torch.equal(feats, original), ex, "pca_rgb modified its input in place; work on a copy.")
-    expect(torch.equal(fg, foreground), ex,
-           "the foreground does not match the planted one: the first principal component (after centring the "
-           "tokens: subtract their mean) separates it from the background.")
-    lo, hi = rgb[fg].amin(0), rgb[fg].amax(0)
-    expect(torch.allclose(lo, torch.zeros(3), atol=1e-5) and torch.allclose(hi, torch.ones(3), atol=1e-5), ex,
-           "each RGB channel should be min-max scaled to [0, 1] over the foreground patches of all images.")
-    passed(ex)
+def pca_inputs(seed: int | None) -> dict:
+    """Planted features; the strict inputs also hold rotated ones whose foreground is 44% of the
+    patches, two where the sign of torch's SVD must be flipped and two where it must not."""
+    feats, fg = planted_features()
+    cases, foregrounds = [feats], [fg]
+    if seed is None:
+        return {"cases": cases, "foregrounds": foregrounds}
+    g = generator(seed, 35)
+    wanted = {True: 2, False: 2}
+    for attempt in range(60):
+        feats, fg = planted_features(seed=subseed(g), n=3, h=6, w=6, dim=12, part_scales=(1.0, 2.0, 0.5),
+                                     block=3 + attempt % 2)
+        q, _ = torch.linalg.qr(torch.randn(12, 12, generator=g))  # PCA does not care about a rotation
+        feats = feats @ q
+        wrong = _svd_sign_is_wrong(feats)
+        if wanted[wrong]:
+            wanted[wrong] -= 1
+            cases.append(feats)
+            foregrounds.append(fg)
+        if not any(wanted.values()):
+            break
+    return {"cases": cases, "foregrounds": foregrounds}
 
 
-# ----------------------------------------------------------------------------- k-NN
+def pca_run(fn, inp: dict) -> dict:
+    name = "pca_rgb"
+    out = {}
+    for i, feats in enumerate(inp["cases"]):
+        feats = feats.clone()
+        n, h, w, _ = feats.shape
+        result = call(name, "pca_rgb(patch_features)", fn, feats,
+                      hint="(If no patch came out as foreground: did you centre the tokens? Without centring, the "
+                           "first component points at their mean and every token falls on the same side.)")
+        expect(isinstance(result, tuple) and len(result) == 2, name,
+               f"should return a tuple (rgb, foreground), got {type(result).__name__}.")
+        rgb, fg = result
+        out[f"rgb_{i}"] = expect_tensor(rgb, name, "rgb", (n, h, w, 3)).float()
+        expect(isinstance(fg, torch.Tensor) and fg.dtype == torch.bool and tuple(fg.shape) == (n, h, w), name,
+               f"foreground should be a bool tensor of shape {(n, h, w)}, got "
+               f"{getattr(fg, 'dtype', type(fg).__name__)} {tuple(getattr(fg, 'shape', ()))}.")
+        out[f"fg_{i}"], out[f"after_{i}"] = fg.detach().cpu(), feats
+    return out
+
+
+def pca_judge(out: dict, inp: dict) -> None:
+    name = "pca_rgb"
+    for i, (feats, planted) in enumerate(zip(inp["cases"], inp["foregrounds"])):
+        rgb, fg = out[f"rgb_{i}"], out[f"fg_{i}"]
+        expect(torch.equal(out[f"after_{i}"], feats), name, "pca_rgb modified its input in place; work on a copy.")
+        expect(bool(((rgb >= -1e-6) & (rgb <= 1 + 1e-6)).all()), name, "rgb values should lie in [0, 1].")
+        expect(bool((rgb[~fg] == 0).all()), name, "background patches should be black (0).")
+        expect(fg.float().mean().item() <= 0.5, name,
+               f"{fg.float().mean().item():.0%} of the patches are foreground. The sign of a principal component is "
+               "arbitrary: flip the first one so that its positive side holds at most half of the patches.")
+        expect(torch.equal(fg, planted), name,
+               "the foreground does not match the planted one: the first principal component (after centring the "
+               "tokens of all images: subtract their mean) separates it from the background.")
+        lo, hi = rgb[fg].amin(0), rgb[fg].amax(0)
+        expect(torch.allclose(lo, torch.zeros(3), atol=1e-5) and torch.allclose(hi, torch.ones(3), atol=1e-5), name,
+               "each RGB channel should be min-max scaled to [0, 1] over the foreground patches of all images.")
+
+
+# ----------------------------------------------------------------------------- Exercise 3.6
 def clusters(seed: int = 0, classes: int = 4, per_class: int = 12, dim: int = 8, spread: float = 3.0,
              noise: float = 0.3, centre_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian clusters around one common direction: ``(features [N, dim], labels [N])``.
@@ -323,8 +420,7 @@ def clusters(seed: int = 0, classes: int = 4, per_class: int = 12, dim: int = 8,
     g = torch.Generator().manual_seed(seed)
     centres[:, 0] += 1.0
     labels = torch.arange(classes).repeat_interleave(per_class)
-    feats = centres[labels] + noise * torch.randn(len(labels), dim, generator=g)
-    return feats, labels
+    return centres[labels] + noise * torch.randn(len(labels), dim, generator=g), labels
 
 
 def rescaled(feats: torch.Tensor, seed: int, low: float = 0.05, high: float = 20.0) -> torch.Tensor:
@@ -333,26 +429,81 @@ def rescaled(feats: torch.Tensor, seed: int, low: float = 0.05, high: float = 20
     return feats * (low + (high - low) * torch.rand(len(feats), 1, generator=g))
 
 
-def read_predictions(fn, train, labels, test, exercise: str = "knn_predict", **kwargs) -> torch.Tensor:
-    """Call ``knn_predict`` and check its type, shape and device."""
-    pred = call(exercise, "knn_predict(train_feats, train_labels, test_feats)", fn, train, labels, test, **kwargs)
-    expect(isinstance(pred, torch.Tensor), exercise, f"should return a tensor, got {type(pred).__name__}.")
-    expect(pred.dtype == torch.int64 and tuple(pred.shape) == (len(test),), exercise,
-           f"should return int64 labels of shape {(len(test),)}, got {pred.dtype} {tuple(pred.shape)}.")
-    expect(pred.device == test.device, exercise, f"predictions should be on test_feats' device ({test.device}).")
-    return pred
+def _at(cos: float, sign: float) -> list[float]:
+    """A unit vector at cosine ``cos`` from the query ``e_0``."""
+    return [cos, sign * (1 - cos ** 2) ** 0.5, 0.0]
 
 
-def check_knn_predict(knn_predict) -> None:
-    """Public check of Exercise 3.6: weighted k-NN on cosine similarity."""
-    ex = "knn_predict"
-    train, labels = clusters()
-    test, test_labels = clusters(seed=1)
-    pred = read_predictions(knn_predict, train, labels, test, k=5)
-    expect(torch.equal(pred, test_labels), ex, "on well-separated clusters some test points got the wrong class.")
-    train, labels = clusters(seed=2, spread=0.4, noise=0.02)
-    pred = read_predictions(knn_predict, rescaled(train, seed=3), labels, rescaled(train, seed=4), k=1)
-    expect(torch.equal(pred, labels), ex,
+#: Votes with a known answer: the query e_0, ``(train, labels, k, temperature, expected class, why)``.
+VOTES = {
+    "weighted": ([_at(0.95, 1), _at(0.95, -1), _at(0.7, 1), _at(0.7, -1), [0.7, 0.0, 0.714], [-1.0, 0.0, 0.0]],
+                 [0, 0, 1, 1, 1, 2], 5, 0.07, 0,
+                 "two neighbours at cosine 0.95 (class 0) should outvote three at 0.7 (class 1) when each vote weighs "
+                 "exp(sim / temperature) with temperature 0.07. An unweighted majority, or weights equal to the "
+                 "similarities, give class 1."),
+    "warm": ([_at(0.95, 1), _at(0.95, -1), _at(0.7, 1), _at(0.7, -1), [0.7, 0.0, 0.714], [-1.0, 0.0, 0.0]],
+             [0, 0, 1, 1, 1, 2], 5, 1.0, 1,
+             "with temperature=1.0 the weights exp(sim) are nearly equal and the three class-1 neighbours should win; "
+             "your function ignores the temperature argument (divide the similarities by it)."),
+    "k1": ([_at(0.99, 1), _at(0.98, 1), _at(0.98, -1), [0.98, 0.0, 0.199], [0.98, 0.0, -0.199]], [0, 1, 1, 1, 1], 1,
+           0.07, 0, "with k=1 the prediction should be the label of the most similar training point; is the k argument "
+                    "used?"),
+    "k5": ([_at(0.99, 1), _at(0.98, 1), _at(0.98, -1), [0.98, 0.0, 0.199], [0.98, 0.0, -0.199]], [0, 1, 1, 1, 1], 5,
+           0.07, 1, "with k=5, four neighbours at cosine 0.98 should outvote one at 0.99; is the k argument used?"),
+}
+
+
+def knn_inputs(seed: int | None) -> dict:
+    """Cases ``name: (train, labels, test, k, temperature, expected labels or None)``."""
+    query = torch.tensor([[1.0, 0.0, 0.0]])
+    cases = {name: (torch.tensor(train), torch.tensor(labels), query, k, t, torch.tensor([answer]))
+             for name, (train, labels, k, t, answer, _) in VOTES.items()}
+    g = generator(seed, 36)
+    train, labels = clusters(seed=subseed(g))
+    test, test_labels = clusters(seed=subseed(g))
+    tight, tight_labels = clusters(seed=subseed(g), spread=0.4, noise=0.02)
+    cases["clusters"] = (train, labels, test, 5, 0.07, test_labels)
+    cases["rescaled"] = (rescaled(tight, seed=subseed(g)), tight_labels, rescaled(tight, seed=subseed(g)), 1, 0.07,
+                         tight_labels)
+    if seed is not None:  # several chunks of 1024, the last one partial; its answer comes from the grader
+        big = torch.randn(300, 16, generator=g) * torch.rand(300, 1, generator=g).mul(5).add(0.1)
+        cases["chunks"] = (big, torch.randint(0, 10, (300,), generator=g), torch.randn(2500, 16, generator=g), 7, 0.1,
+                           None)
+    return {"cases": cases}
+
+
+def knn_run(fn, inp: dict) -> dict:
+    name = "knn_predict"
+    out = {}
+    for key, (train, labels, test, k, t, _) in inp["cases"].items():
+        pred = call(name, "knn_predict(train_feats, train_labels, test_feats)", fn, train, labels, test, k=k,
+                    temperature=t)
+        expect(isinstance(pred, torch.Tensor), name, f"should return a tensor, got {type(pred).__name__}.")
+        expect(pred.dtype == torch.int64 and tuple(pred.shape) == (len(test),), name,
+               f"should return int64 labels of shape {(len(test),)}, got {pred.dtype} {tuple(pred.shape)}.")
+        expect(pred.device == test.device, name, f"predictions should be on test_feats' device ({test.device}).")
+        out[key] = pred.detach()
+    return out
+
+
+def knn_judge(out: dict, inp: dict) -> None:
+    name = "knn_predict"
+    for key, (*_, why) in VOTES.items():
+        expect(torch.equal(out[key], inp["cases"][key][-1]), name, why)
+    expect(torch.equal(out["rescaled"], inp["cases"]["rescaled"][-1]), name,
            "with k=1, a rescaled copy of a training point should get that point's label: cosine similarity ignores "
            "the norms. L2-normalise both the training and the test features.")
-    passed(ex)
+    expect(torch.equal(out["clusters"], inp["cases"]["clusters"][-1]), name,
+           "on well-separated clusters some test points got the wrong class.")
+
+
+EXERCISES = [
+    Exercise("test_mae_reconstruct", "mae_reconstruct", reconstruct_inputs, reconstruct_run, reconstruct_judge),
+    Exercise("test_mae_features", "mae_features", features_inputs, features_run, features_judge),
+    Exercise("test_cls_attention_maps", "cls_attention_maps", attention_inputs, attention_run, attention_judge),
+    Exercise("test_foreground_mask", "foreground_mask", mask_inputs, mask_run, mask_judge),
+    Exercise("test_pca_rgb", "pca_rgb", pca_inputs, pca_run, pca_judge),
+    Exercise("test_knn_predict", "knn_predict", knn_inputs, knn_run, knn_judge),
+]
+(check_mae_reconstruct, check_mae_features, check_cls_attention_maps, check_foreground_mask, check_pca_rgb,
+ check_knn_predict) = map(checker, EXERCISES)

@@ -1,38 +1,51 @@
-"""Public self-checks for Notebook 1 (pretext tasks).
+"""Checks of Notebook 1 (pretext tasks): the four exercises, defined once (see :mod:`._core`).
 
-Each check takes your class (not an instance), builds it on a tiny deterministic dataset and
-tests what the docstring of the exercise promises. A failure names the likely mistake.
+Each public check takes your class (not an instance), builds it on a small dataset of random
+images and tests what the exercise's docstring promises. A failure names the likely mistake.
+
+The judges compare with the definitions of the exercises, not with a solution: a rotation is
+``torch.rot90``, a tile of the jigsaw is a quarter of the image, the gray image is the BT.601
+luma. Images may be off by up to :data:`GREY_LEVELS` grey levels, so a round trip through
+uint8 or PIL (CIFAR-10 itself is 8-bit) is not a mistake.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..data import CIFAR_MEAN, CIFAR_STD, denormalize, normalize
-from ._core import as_int, calling, expect, expect_tensor, passed
+from ..data import denormalize, normalize, normalized_range
+from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, generator
 
+ASSIGNMENT = "01_pretext_tasks"
+#: Names the exercise cells use that the notebook defines outside them (the re-check defines them first).
+CONTEXT = "PERMUTATIONS = list(itertools.permutations(range(4)))\n"
 #: The 24 orderings of the 2x2 jigsaw, in ``itertools.permutations`` order.
 PERMUTATIONS = list(itertools.permutations(range(4)))
 #: ITU-R BT.601 luma weights (R, G, B).
 LUMA = (0.299, 0.587, 0.114)
+#: Largest difference, in grey levels of 8-bit pixels, that still counts as equal (rounding).
+GREY_LEVELS = 2.0
+#: Each label must appear between these fractions of its expected count (strict inputs: more
+#: than 4 standard deviations away from the expected count for a uniform draw).
+UNIFORM_LOW, UNIFORM_HIGH = 0.4, 1.7
+#: Reads of one index that must not all give the same label.
+REPEATS = 30
 
 
 class ToyImages(Dataset):
-    """A tiny base dataset of random normalised images: ``(x [3, size, size], label)``.
+    """A base dataset of random normalised images: ``(images[i] [3, H, W], label)``.
 
-    Every image is different and has no rotational or mirror symmetry (almost surely), so any
-    two different rotations or patch orders of it differ. Labels are all ``label`` by default.
-    Items are views of ``self.images``, so an exercise that edits its input in place shows up.
+    Every image is different and has no rotational or mirror symmetry (almost surely). Items are
+    views of ``self.images``, so an exercise that edits its input in place shows up.
     """
 
-    def __init__(self, n: int = 16, size: int = 32, seed: int = 0, label: int = 7):
-        g = torch.Generator().manual_seed(seed)
-        self.images = normalize(torch.rand(n, 3, size, size, generator=g))
-        self.label = label
+    def __init__(self, images: torch.Tensor, label: int):
+        self.images, self.label = images, label
 
     def __len__(self) -> int:
         return len(self.images)
@@ -41,141 +54,293 @@ class ToyImages(Dataset):
         return self.images[index], self.label
 
 
-def jigsaw_reference(x: torch.Tensor, perm) -> torch.Tensor:
-    """Output position ``p`` holds input patch ``perm[p]``; patches 0=TL, 1=TR, 2=BL, 3=BR."""
-    _, h, w = x.shape
-    hh, hw = h // 2, w // 2
-    patches = [x[:, r * hh:(r + 1) * hh, c * hw:(c + 1) * hw] for r in range(2) for c in range(2)]
-    out = [patches[i] for i in perm]
-    return torch.cat([torch.cat(out[0:2], dim=2), torch.cat(out[2:4], dim=2)], dim=1)
+# ---------------------------------------------------------------------------- inputs
+
+def _images(g: torch.Generator, n: int, height: int, width: int) -> torch.Tensor:
+    return normalize(torch.rand(n, 3, height, width, generator=g))
 
 
-def gray_reference(color: torch.Tensor) -> torch.Tensor:
-    """Luma of a normalised image, repeated over 3 channels, normalised like the input."""
-    rgb = denormalize(color)
-    luma = sum(w * rgb[..., c, :, :] for c, w in enumerate(LUMA))
-    return normalize(luma.unsqueeze(-3).expand_as(rgb).contiguous())
+def _even(g: torch.Generator, low: int, high: int) -> int:
+    return 2 * int(torch.randint(low // 2, high // 2 + 1, (1,), generator=g))
 
 
-def target_range(device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel bounds ``[1, 3, 1, 1]`` of normalised pixels: ``(0 - mean) / std`` to ``(1 - mean) / std``."""
-    mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
-    return (0 - mean) / std, (1 - mean) / std
+def _dataset_inputs(seed: int | None, salt: int, labels: int, square: bool = True) -> dict:
+    """Public: 16 images of 32x32 and a class label outside the pretext labels. Strict: odd
+    sizes, a class label that is also a valid pretext label, and enough reads for statistics."""
+    if seed is None:
+        g = generator(0, salt)
+        return {"images": _images(g, 16, 32, 32), "label": 7 if labels < 8 else 29, "reads": 1, "draws": 16 * labels,
+                "labels": labels}
+    g = generator(seed, salt)
+    height = _even(g, 16, 30)
+    width = height if square else _even(g, 16, 30)
+    if not square and width == height:
+        width = height + 2 if height < 30 else height - 2
+    return {"images": _images(g, 8 if square else 6, height, width), "label": int(torch.randint(0, labels, (1,), generator=g)),
+            "reads": 4, "draws": 100 * labels if labels <= 4 else 50 * labels, "labels": labels}
 
 
-def _items(cls, exercise: str, base: Dataset, draws: int):
-    with calling(exercise, f"{exercise}(base)"):
-        ds = cls(base)
-    with calling(exercise, "len(dataset)"):
-        n = len(ds)
-    expect(n == len(base), exercise, f"len(dataset) should equal len(base) = {len(base)}, got {n}.")
-    out = []
-    for k in range(draws):
-        i = k % len(base)
-        with calling(exercise, f"dataset[{i}]"):
-            item = ds[i]
-        expect(isinstance(item, tuple) and len(item) == 2, exercise,
-               f"dataset[{i}] should return a tuple (x, label), got {type(item).__name__}.")
-        out.append((i, item))
-    return out
+# ---------------------------------------------------------------------------- runs
+def _read(dataset, index: int, name: str) -> tuple:
+    with calling(name, f"dataset[{index}]"):
+        item = dataset[index]
+    expect(isinstance(item, tuple) and len(item) == 2, name,
+           f"dataset[{index}] should return a tuple (x, label), got {type(item).__name__}.")
+    return item
 
 
-def check_rotation_dataset(RotationDataset, draws: int = 64) -> None:
-    """Public check of Exercise 1.1: ``RotationDataset(base)[i] == (rot90(x, k), k)``."""
-    ex = "RotationDataset"
-    base = ToyImages()
-    seen, clockwise, wrong = set(), 0, 0
-    for i, (x_rot, label) in _items(RotationDataset, ex, base, draws):
-        x = base[i][0]
-        x_rot = expect_tensor(x_rot, ex, "x_rot", x.shape)
-        k = as_int(label, ex, "label")
-        expect(k != base.label, ex, "the label is the image's class label; it must be the rotation index 0-3.")
-        expect(0 <= k <= 3, ex, f"label should be in {{0, 1, 2, 3}}, got {k}.")
-        if not torch.allclose(x_rot, torch.rot90(x, k, dims=(-2, -1))):
-            if torch.allclose(x_rot, torch.rot90(x, -k, dims=(-2, -1))):
-                clockwise += 1
-            else:
-                wrong += 1
-        seen.add(k)
-    expect(not wrong, ex, f"in {wrong} of {draws} reads x_rot is not x rotated by label x 90 degrees "
-                          "counter-clockwise. Did you draw the label separately from the rotation, or rotate by an "
-                          "arbitrary angle?")
-    expect(not clockwise, ex, "the images are rotated clockwise; use torch.rot90(x, label, dims=(-2, -1)), which "
-                              "rotates counter-clockwise.")
-    expect(len(seen) == 4, ex, f"in {draws} draws only rotations {sorted(seen)} appeared; draw k uniformly from 0-3.")
-    passed(ex)
+def _build(cls, name: str, inp: dict):
+    base = ToyImages(inp["images"], inp["label"])
+    with calling(name, f"{name}(base)"):
+        dataset = cls(base)
+    with calling(name, "len(dataset)"):
+        length = as_int(len(dataset), name, "len(dataset)")
+    return base, dataset, length
 
 
-def check_jigsaw_dataset(JigsawDataset, draws: int = 96) -> None:
-    """Public check of Exercise 1.2: output position p holds input patch PERMUTATIONS[k][p]."""
-    ex = "JigsawDataset"
-    base = ToyImages()
-    seen, scatter, wrong = set(), 0, []
-    for i, (x_shuf, label) in _items(JigsawDataset, ex, base, draws):
-        x = base[i][0]
-        x_shuf = expect_tensor(x_shuf, ex, "x_shuffled", x.shape)
-        k = as_int(label, ex, "perm_index")
-        expect(0 <= k < 24, ex, f"perm_index should be in 0-23, got {k}. Is it the class label?")
-        perm = PERMUTATIONS[k]
-        if not torch.allclose(x_shuf, jigsaw_reference(x, perm)):
-            inverse = tuple(perm.index(p) for p in range(4))
-            if torch.allclose(x_shuf, jigsaw_reference(x, inverse)):
-                scatter += 1
-            else:
-                wrong.append((k, perm))
-        seen.add(k)
+def _classification_run(cls, name: str, inp: dict, what: str) -> dict:
+    """Items of a dataset whose label is drawn afresh on every read (rotation, jigsaw)."""
+    base, dataset, length = _build(cls, name, inp)
+    shape = tuple(inp["images"].shape[1:])
+    xs, labels = [], []
+    for i in range(len(base)):
+        for _ in range(inp["reads"]):
+            x, label = _read(dataset, i, name)
+            xs.append(expect_tensor(x, name, what, shape))
+            labels.append(as_int(label, name, "the label"))
+    n = max(1, min(length, len(base)))
+    many = [as_int(_read(dataset, k % n, name)[1], name, "the label") for k in range(inp["draws"])]
+    repeated = [as_int(_read(dataset, 0, name)[1], name, "the label") for _ in range(REPEATS)]
+    return {"length": length, "x": torch.stack(xs), "labels": labels, "many": many, "repeated": repeated,
+            "base_after": inp["images"].clone()}
+
+
+# ---------------------------------------------------------------------------- judges
+def _length(out: dict, inp: dict, name: str) -> None:
+    n = len(inp["images"])
+    expect(int(out["length"]) == n, name, f"len(dataset) should equal len(base) = {n}, got {int(out['length'])}.")
+
+
+def _base_untouched(out: dict, inp: dict, name: str) -> None:
+    expect(torch.equal(out["base_after"], inp["images"]), name,
+           "reading the dataset modified the base images in place; work on a copy or use out-of-place ops.")
+
+
+def grey_levels(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest difference of two normalised images in grey levels of 8-bit pixels (inf if shapes differ)."""
+    if a.shape != b.shape:
+        return float("inf")
+    return 255 * (denormalize(a) - denormalize(b)).abs().max().item()
+
+
+def same_image(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to :data:`GREY_LEVELS` (rounding to 8-bit pixels is not a mistake)."""
+    return grey_levels(a, b) <= GREY_LEVELS
+
+
+def _labels_in_range(out: dict, inp: dict, name: str, what: str) -> None:
+    n = inp["labels"]
+    for k in [int(v) for v in out["labels"]] + [int(v) for v in out["many"]]:
+        expect(0 <= k < n, name, f"{what} should be in 0-{n - 1}, got {k}. Is it the class label?")
+
+
+def _labels_uniform(out: dict, inp: dict, name: str, what: str) -> None:
+    n = inp["labels"]
+    counts = Counter(int(v) for v in out["many"])
+    expected = len(out["many"]) / n
+    expect(len(counts) > 1, name, f"all {len(out['many'])} reads gave {what} {next(iter(counts))}: is it the class "
+                                  f"label? Draw {what} uniformly from 0-{n - 1}, afresh on every read.")
+    if expected >= 50:
+        expect(len(counts) == n and all(UNIFORM_LOW * expected <= c <= UNIFORM_HIGH * expected
+                                        for c in counts.values()), name,
+               f"{what} should be drawn uniformly from {n} values; in {len(out['many'])} reads only {len(counts)} "
+               f"value(s) appeared, counts {dict(sorted(counts.items()))}.")
+    else:
+        expect(len(counts) >= n / 2, name, f"only {len(counts)} of the {n} values of {what} appeared in "
+                                           f"{len(out['many'])} reads; draw {what} uniformly from all {n}.")
+    repeated = {int(v) for v in out["repeated"]}
+    expect(len(repeated) > 1, name, f"reading dataset[0] {REPEATS} times always gave {what} {repeated.pop()}; draw a "
+                                    "new random label on every read, not one per index.")
+
+
+def _mismatches(out: dict, inp: dict, matches) -> list[tuple]:
+    """``(x, label, base image)`` of every read for which ``matches(x, base image, label)`` is False."""
+    wrong = []
+    for index, (x, k) in enumerate(zip(out["x"], out["labels"])):
+        x0 = inp["images"][index // inp["reads"]]
+        if not matches(x, x0, int(k)):
+            wrong.append((x, int(k), x0))
+    return wrong
+
+
+def _rotated(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.rot90(x, k, dims=(-2, -1))
+
+
+def rotation_judge(out: dict, inp: dict) -> None:
+    name = "RotationDataset"
+    _length(out, inp, name)
+    _labels_in_range(out, inp, name, "the label")
+    h, w = inp["images"].shape[-2:]
+    wrong = _mismatches(out, inp, lambda x, x0, k: same_image(x, _rotated(x0, k)))
     if wrong:
-        k, perm = wrong[0]
-        expect(False, ex, f"in {len(wrong)} of {draws} reads x_shuffled does not match its permutation (e.g. index "
-                          f"{k}, {perm}). Tiles are numbered row by row: 0=top-left, 1=top-right, 2=bottom-left, "
-                          "3=bottom-right, and you must shuffle with the permutation whose index you return.")
-    expect(not scatter, ex, "you put tile p at position perm[p] (a scatter); output position p must hold input tile "
-                            "perm[p] (a gather).")
-    expect(len(seen) >= 12, ex, f"only {len(seen)} of the 24 permutations appeared in {draws} draws; "
-                                "draw the permutation index uniformly.")
-    passed(ex)
+        expect(not all(same_image(x, _rotated(x0, -k)) for x, k, x0 in wrong), name,
+               "the images are rotated clockwise; torch.rot90(x, label, dims=(-2, -1)) rotates counter-clockwise.")
+        expect(False, name, f"on {h}x{w} images, in {len(wrong)} of {len(out['x'])} reads x_rot is not x rotated by "
+                            "label x 90 degrees counter-clockwise. Did you draw the label separately from the "
+                            "rotation, rotate by an arbitrary angle, or assume 32x32 images?")
+    _labels_uniform(out, inp, name, "the label")
+    _base_untouched(out, inp, name)
 
 
-def check_colorization_dataset(ColorizationDataset, draws: int = 16) -> None:
-    """Public check of Exercise 1.3: ``(gray, color)`` with gray the normalised BT.601 luma."""
-    ex = "ColorizationDataset"
-    base = ToyImages()
-    for i, (gray, color) in _items(ColorizationDataset, ex, base, draws):
-        x = base[i][0]
-        gray = expect_tensor(gray, ex, "gray", x.shape)
-        color = expect_tensor(color, ex, "color", x.shape)
-        expect(torch.allclose(color, x, atol=1e-5), ex, "color should be the base image unchanged (still normalised).")
-        expect(not torch.allclose(gray, color, atol=1e-3), ex, "gray equals color: the input must not contain the colour.")
-        rgb = denormalize(gray)
-        expect(torch.allclose(rgb[0], rgb[1], atol=1e-4) and torch.allclose(rgb[1], rgb[2], atol=1e-4), ex,
-               "after undoing the normalisation, the three channels of gray should be equal (one luma repeated).")
-        expect(torch.allclose(gray, gray_reference(x), atol=1e-4), ex,
-               "gray is not the BT.601 luma 0.299R + 0.587G + 0.114B of the de-normalised image, re-normalised "
-               "with CIFAR_MEAN/CIFAR_STD. Did you average the channels, or forget to undo or redo the normalisation?")
-    passed(ex)
+def _tiles(x: torch.Tensor) -> list[torch.Tensor]:
+    """The four tiles of an image, numbered row by row: 0=top-left, 1=top-right, 2=bottom-left, 3=bottom-right."""
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    return [x[..., r * h:(r + 1) * h, c * w:(c + 1) * w] for r in (0, 1) for c in (0, 1)]
 
 
-def check_colorization_net(ColorizationNet, backbone_factory=None) -> None:
-    """Public check of Exercise 1.4: shape, output range, and gradients into the backbone."""
-    ex = "ColorizationNet"
+def _tiles_match(x: torch.Tensor, x0: torch.Tensor, perm) -> bool:
+    """Tile ``p`` of ``x`` is tile ``perm[p]`` of ``x0``, for every position ``p``."""
+    return x.shape == x0.shape and all(same_image(t, _tiles(x0)[q]) for t, q in zip(_tiles(x), perm))
+
+
+def jigsaw_judge(out: dict, inp: dict) -> None:
+    name = "JigsawDataset"
+    _length(out, inp, name)
+    _labels_in_range(out, inp, name, "perm_index")
+    h, w = inp["images"].shape[-2:]
+    wrong = _mismatches(out, inp, lambda x, x0, k: _tiles_match(x, x0, PERMUTATIONS[k]))
+    if wrong:
+        inverse = [[PERMUTATIONS[k].index(q) for q in range(4)] for _, k, _ in wrong]
+        expect(not all(_tiles_match(x, x0, inv) for (x, _, x0), inv in zip(wrong, inverse)), name,
+               f"for perm {PERMUTATIONS[wrong[0][1]]} you put tile p at position perm[p] (a scatter); output position "
+               "p must hold input tile perm[p] (a gather).")
+        expect(False, name, f"on {h}x{w} images, in {len(wrong)} of {len(out['x'])} reads x_shuffled does not match "
+                            f"its permutation (e.g. {PERMUTATIONS[wrong[0][1]]}). Tiles are numbered row by row "
+                            "(0=top-left, 1=top-right, 2=bottom-left, 3=bottom-right), are (H // 2) x (W // 2) rather "
+                            "than 16x16, and you must shuffle with the permutation whose index you return.")
+    _labels_uniform(out, inp, name, "perm_index")
+    _base_untouched(out, inp, name)
+
+
+def colorization_run(cls, inp: dict) -> dict:
+    name = "ColorizationDataset"
+    base, dataset, length = _build(cls, name, inp)
+    shape = tuple(inp["images"].shape[1:])
+    grays, colors, float32 = [], [], True
+    for i in range(len(base)):
+        gray, color = _read(dataset, i, name)
+        gray, color = expect_tensor(gray, name, "gray", shape), expect_tensor(color, name, "color", shape)
+        float32 = float32 and gray.dtype == torch.float32 and color.dtype == torch.float32
+        grays.append(gray.float())
+        colors.append(color.float())
+    return {"length": length, "gray": torch.stack(grays), "color": torch.stack(colors), "float32": float32,
+            "base_after": inp["images"].clone()}
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma ``[..., H, W]`` of normalised images ``[..., 3, H, W]``, in pixel units."""
+    rgb = denormalize(images)
+    return sum(w * rgb[..., c, :, :] for c, w in enumerate(LUMA))
+
+
+def colorization_judge(out: dict, inp: dict) -> None:
+    name = "ColorizationDataset"
+    _length(out, inp, name)
+    expect(bool(out["float32"]), name, "gray and color should be float32 tensors.")
+    images, gray, color = inp["images"], out["gray"], out["color"]
+    expect(same_image(color, images), name, "color should be the base image unchanged (still normalised).")
+    expect(not same_image(gray, color), name, "gray equals color: the input must not contain the colour.")
+    rgb = denormalize(gray)
+    channels_equal = max(255 * (rgb[:, 0] - rgb[:, c]).abs().max().item() for c in (1, 2)) <= GREY_LEVELS
+    expect(channels_equal, name, "after undoing the normalisation the three channels of gray should be equal (one "
+                                 "luma repeated). Did you forget to undo the normalisation before computing the luma, "
+                                 "or to redo it after?")
+    error = 255 * (rgb - luma(images).unsqueeze(1)).abs().max().item()
+    mean = 255 * (rgb - denormalize(images).mean(1, keepdim=True)).abs().max().item()
+    expect(error <= GREY_LEVELS or mean > GREY_LEVELS, name,
+           "gray is the average of the three channels; use the BT.601 luma 0.299 R + 0.587 G + 0.114 B.")
+    expect(error <= GREY_LEVELS, name,
+           f"on {images.shape[-2]}x{images.shape[-1]} images gray is off by up to {error:.0f} grey levels from the "
+           "BT.601 luma 0.299 R + 0.587 G + 0.114 B of the de-normalised image, re-normalised with "
+           "data.normalize.")
+    _base_untouched(out, inp, name)
+
+
+# ---------------------------------------------------------------------------- colorization net
+def colorization_net_inputs(seed: int | None) -> dict:
+    g = generator(seed, 14)
+    return {"init_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=g)),
+            "x": normalize(torch.rand(8, 3, 32, 32, generator=g)), "weights": torch.randn(8, 3, 32, 32, generator=g)}
+
+
+def colorization_net_run(cls, inp: dict) -> dict:
     from ..models import SmallConvNet
 
-    torch.manual_seed(0)
-    backbone = (backbone_factory or SmallConvNet)()
-    with calling(ex, "ColorizationNet(backbone)"):
-        net = ColorizationNet(backbone)
-    expect(isinstance(net, nn.Module), ex, "ColorizationNet should be an nn.Module.")
-    x = normalize(torch.rand(4, 3, 32, 32))
-    with calling(ex, "net(x)"):
+    name = "ColorizationNet"
+    torch.manual_seed(inp["init_seed"])
+    backbone = SmallConvNet()
+    with calling(name, "ColorizationNet(backbone)"):
+        net = cls(backbone)
+    expect(isinstance(net, nn.Module), name, "ColorizationNet should be an nn.Module.")
+    own = {id(p) for p in nn.Module.parameters(net)}
+    registered = [id(p) in own for p in backbone.parameters()]
+    x = inp["x"]
+    nn.Module.train(net, True)
+    with calling(name, "net(x) in training mode"):
         y = net(x)
-    y = expect_tensor(y, ex, "net(x)", (4, 3, 32, 32))
-    lo, hi = target_range()
-    expect(bool(((y >= lo - 1e-4) & (y <= hi + 1e-4)).all()), ex,
-           "outputs leave the range of normalised pixels [(0-mean)/std, (1-mean)/std]. End the decoder with a "
-           "sigmoid and map it to that range (e.g. data.normalize(torch.sigmoid(out))).")
-    y.pow(2).mean().backward()
-    grads = [p.grad for p in backbone.parameters()]
-    expect(all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), ex,
+    y_plain = expect_tensor(y, name, "net(x)", tuple(x.shape))
+    if y.requires_grad:
+        with calling(name, "backward through net(x)"):
+            torch.autograd.backward([(y * inp["weights"]).sum()])
+    grads = [-1.0 if p.grad is None else float(p.grad.detach().abs().sum()) for p in backbone.parameters()]
+    nn.Module.train(net, False)
+    with calling(name, "net(x) in eval mode"), torch.no_grad():
+        extreme = expect_tensor(net(x * 1000.0), name, "net(1000 * x)", tuple(x.shape))
+        first = expect_tensor(net(x[:1]), name, "net(x[:1])", (1,) + tuple(x.shape[1:]))
+        second = expect_tensor(net(x[1:2]), name, "net(x[1:2])", (1,) + tuple(x.shape[1:]))
+    return {"registered": registered, "y": y_plain, "grads": grads, "extreme": extreme, "first": first,
+            "second": second}
+
+
+def colorization_net_judge(out: dict, inp: dict) -> None:
+    name = "ColorizationNet"
+    expect(bool(out["registered"].all()), name,
+           "the backbone's parameters are not among net.parameters(), so an optimiser would not train them; keep the "
+           "backbone as an attribute (self.backbone = backbone).")
+    lo, hi = normalized_range()
+    y = out["y"]
+    expect(bool(((y >= lo - 1e-4) & (y <= hi + 1e-4)).all()), name,
+           "outputs leave the range of normalised pixels [(0-mean)/std, (1-mean)/std]. End the decoder with a sigmoid "
+           "and map it to that range (data.normalize(torch.sigmoid(out))).")
+    grads = out["grads"]
+    expect(bool((grads >= 0).all() and (grads > 0).any()), name,
            "no gradient reaches the backbone: the decoder must be trained through backbone(x) (no detach, no no_grad).")
-    passed(ex)
+    extreme = out["extreme"]
+    expect(bool(((extreme >= lo - 1e-3) & (extreme <= hi + 1e-3)).all()), name,
+           "for large inputs the outputs leave the normalised pixel range: the output is not bounded like the target "
+           "(a linear output, or a sigmoid that is not mapped with data.normalize?).")
+    span_lo = (extreme - lo).amin(dim=(0, 2, 3))
+    span_hi = (hi - extreme).amin(dim=(0, 2, 3))
+    expect(bool((span_lo < 0.25).all() and (span_hi < 0.25).all()), name,
+           "for large inputs the outputs never come close to the ends of the target range; the output activation does "
+           "not cover it (tanh into [-1, 1]? a sigmoid left in [0, 1] while targets are normalised?).")
+    rgb = denormalize(torch.cat([out["first"], out["second"]]))
+    expect(not (torch.allclose(rgb[:, 0], rgb[:, 1], atol=1e-5) and torch.allclose(rgb[:, 1], rgb[:, 2], atol=1e-5)),
+           name, "the three output channels are identical in pixel space: the decoder predicts a single channel "
+                 "(broadcast to 3 by data.normalize?); its last layer must output 3 channels.")
+    expect(not torch.allclose(out["first"], out["second"]), name,
+           "two different images give the same output: the decoder ignores its input.")
+
+
+EXERCISES = [
+    Exercise("test_rotation_dataset", "RotationDataset", lambda seed: _dataset_inputs(seed, 11, 4),
+             lambda cls, inp: _classification_run(cls, "RotationDataset", inp, "x_rot"), rotation_judge),
+    Exercise("test_jigsaw_dataset", "JigsawDataset", lambda seed: _dataset_inputs(seed, 12, 24, square=False),
+             lambda cls, inp: _classification_run(cls, "JigsawDataset", inp, "x_shuffled"), jigsaw_judge),
+    Exercise("test_colorization_dataset", "ColorizationDataset", lambda seed: _dataset_inputs(seed, 13, 1),
+             colorization_run, colorization_judge),
+    Exercise("test_colorization_net", "ColorizationNet", colorization_net_inputs, colorization_net_run,
+             colorization_net_judge),
+]
+check_rotation_dataset, check_jigsaw_dataset, check_colorization_dataset, check_colorization_net = map(checker, EXERCISES)

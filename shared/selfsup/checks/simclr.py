@@ -1,48 +1,51 @@
-"""Public self-checks for Notebook 2 (SimCLR).
+"""Checks of Notebook 2 (SimCLR): the five exercises, defined once (see :mod:`._core`).
 
-Each check takes your function or class (not an instance), runs it on tiny deterministic CPU
-inputs and tests what the exercise's docstring promises. A failure names the likely mistake.
+Each public check takes your function or class (not an instance), runs it on small CPU inputs
+and tests what the exercise's docstring promises. A failure names the likely mistake.
 
-The NT-Xent check uses closed-form cases (N = 4 pairs, temperature 0.5, mean over 2N anchors):
+The NT-Xent check uses closed-form cases (N = 4 pairs, mean over 2N anchors):
 
 * all 2N embeddings identical: every logit is equal, so each anchor picks its positive among
   2N - 1 equal candidates and the loss is ``log(2N - 1) = log 7 = 1.9459``;
 * ``z1 = z2 =`` the first N one-hot rows: the positive has cosine 1, the 2N - 2 negatives
-  cosine 0, so the loss is ``log(1 + (2N - 2) exp(-1 / temperature)) = 0.5944``.
+  cosine 0, so the loss is ``log(1 + (2N - 2) exp(-1 / temperature))`` (0.5944 at 0.5);
+
+and properties every correct loss has: symmetry in the two views, invariance to the norms of
+the rows, and agreement with itself in float16 and under mixed precision.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import nn
 
-from ..data import denormalize, normalize
-from ._core import calling, expect, expect_tensor, passed
+from ..data import denormalize, normalize, normalized_range
+from ._core import Exercise, calling, checker, close, expect, expect_tensor, generator, subseed
 
+ASSIGNMENT = "02_simclr"
 #: Output size of the augmentation and the default sizes of the projection head.
 IMAGE_SIZE = 32
 FEATURE_DIM, HIDDEN_DIM, PROJECTION_DIM = 256, 256, 128
 #: Probabilities that SimCLR's colour jitter and grayscale are applied to an image.
 JITTER_P, GRAYSCALE_P = 0.8, 0.2
-#: Seed of the random draws inside the augmentation checks (the tests vary it to show that the
-#: statistical bounds do not depend on one lucky draw).
-CHECK_SEED = 0
+#: Bounds on the statistics of the augmentation check. With the sample sizes of
+#: :func:`augment_inputs` each bound lies more than 4 standard deviations from the value of
+#: a correct augmentation.
+DISTINCT_MIN = 0.95           # views of 64 copies of one image that differ from every other view
+UNCHANGED = (0.07, 0.30)      # one-colour images left unchanged: (1 - 0.8) * (1 - 0.2) = 16% expected
+GRAY = (0.12, 0.30)           # made gray: 20% expected
+FLIPPED = (0.3, 0.7)          # mirrored: 50% expected
+MOVED_MIN = 0.3               # views whose centre edge moved by more than 2 pixels
+JITTER_STRENGTH = (0.09, 0.17)  # mean change of a jittered pixel; ColorJitter(0.4, 0.4, 0.4, 0.1) gives about 0.13
+#: Temperatures of the NT-Xent closed-form sweep.
+TEMPERATURES = (0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
+#: Relative tolerance of the loss in float16 and under float16 autocast, the way ``train.fit``
+#: calls it on a GPU: about the unit roundoff of float16 (2^-10). Overflow is never tolerated.
+HALF_RTOL = 1e-3
 
 
-# ----------------------------------------------------------------------------------------------
-# Inputs
-# ----------------------------------------------------------------------------------------------
-
-def own_random_state(check):
-    """Run a check with its own seeds, leaving the caller's torch random state as it was."""
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        with torch.random.fork_rng(devices=[]):
-            return check(*args, **kwargs)
-    return wrapper
 
 
 def toy_images(n: int = 16, seed: int = 0, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -54,19 +57,383 @@ def toy_images(n: int = 16, seed: int = 0, size: int = IMAGE_SIZE) -> torch.Tens
     return normalize(pixels)
 
 
+# ----------------------------------------------------------------------------- Exercise 2.1
 def constant_colour(n: int, rgb=(0.7, 0.35, 0.2), size: int = IMAGE_SIZE) -> torch.Tensor:
     """``n`` copies of a one-colour image, normalised. Crops and flips leave it unchanged, so
     any change of its pixels comes from the colour jitter or the grayscale."""
     return normalize(torch.tensor(rgb).view(1, 3, 1, 1).expand(n, 3, size, size).contiguous())
 
 
-def pixel_bounds() -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel bounds ``[1, 3, 1, 1]`` of normalised pixels: ``normalize(0)`` and ``normalize(1)``."""
-    return normalize(torch.zeros(1, 3, 1, 1)), normalize(torch.ones(1, 3, 1, 1))
+def step_edge(n: int) -> torch.Tensor:
+    """``n`` copies of a gray image, dark on the left half and bright on the right, normalised.
+
+    Colour jitter and grayscale map a gray image to an affine function of itself, so the edge
+    stays where the crop and the flip put it.
+    """
+    img = torch.full((1, 3, IMAGE_SIZE, IMAGE_SIZE), 0.1)
+    img[..., IMAGE_SIZE // 2:] = 0.9
+    return normalize(img.expand(n, -1, -1, -1).contiguous())
 
 
+def augment_inputs(seed: int | None) -> dict:
+    g = generator(seed, 21)
+    x = toy_images(32, seed=subseed(g))
+    return {"x": x, "copies": x[:1].expand(64, -1, -1, -1).contiguous(), "edge": step_edge(192),
+            "one": toy_images(1, seed=subseed(g)), "colour": constant_colour(512)}
+
+
+def apply_augment(augment, x: torch.Tensor, name: str = "simclr_augment") -> torch.Tensor:
+    """``augment(x)`` with the checks every call needs: a float tensor of the right shape, input untouched."""
+    before = x.clone()
+    with calling(name, f"augment(x) on a batch of shape {tuple(x.shape)}"):
+        out = augment(x)
+    out = expect_tensor(out, name, "augment(x)")
+    expect(out.dim() == 4 and out.shape[:2] == x.shape[:2], name,
+           f"augment(x) should keep the batch and channel sizes {tuple(x.shape[:2])}, got shape {tuple(out.shape)}.")
+    expect(tuple(out.shape[2:]) == (IMAGE_SIZE, IMAGE_SIZE), name,
+           f"augment(x) should return {IMAGE_SIZE}x{IMAGE_SIZE} images (RandomResizedCrop((32, 32))), "
+           f"got {tuple(out.shape[2:])}.")
+    expect(out.dtype == torch.float32, name, f"augment(x) turned float32 images into {out.dtype}.")
+    expect(bool(torch.isfinite(out).all()), name, "augment(x) returned NaN or infinite values.")
+    expect(torch.equal(x, before), name, "augment(x) modified its input in place; the caller still needs x.")
+    return out
+
+
+def augment_run(simclr_augment, inp: dict) -> dict:
+    name = "simclr_augment"
+    with calling(name, "simclr_augment()"):
+        augment = simclr_augment()
+    expect(callable(augment), name, "simclr_augment() should return a callable (an nn.Module or a function) that "
+                                    f"augments a batch; got {type(augment).__name__}.")
+    out = {key: apply_augment(augment, inp[key], name) for key in ("x", "copies", "colour", "edge", "one")}
+    out["again"] = apply_augment(augment, inp["x"], name)
+    return out
+
+
+def fraction_distinct(out: torch.Tensor, atol: float = 1e-4) -> float:
+    """Fraction of images in ``out`` that differ from every other image of the batch."""
+    flat = out.flatten(1)
+    dist = torch.cdist(flat, flat, compute_mode="donot_use_mm_for_euclid_dist")
+    dist.fill_diagonal_(float("inf"))
+    return (dist.amin(1) > atol * flat.shape[1] ** 0.5).float().mean().item()
+
+
+def colour_effects(out: torch.Tensor, colour: torch.Tensor) -> tuple[float, float, float]:
+    """On augmented copies of a one-colour image: fractions unchanged and gray, and the jitter's strength."""
+    pixels, reference = denormalize(out), denormalize(colour)
+    change = (pixels - reference).abs()
+    unchanged = change.flatten(1).amax(1) < 2e-3
+    spread = (pixels.amax(1) - pixels.amin(1)).flatten(1).amax(1)  # across channels
+    gray = spread < 2e-3
+    jittered = ~unchanged & ~gray
+    strength = change[jittered].mean().item() if bool(jittered.any()) else 0.0
+    return unchanged.float().mean().item(), gray.float().mean().item(), strength
+
+
+def augment_judge(out: dict, inp: dict) -> None:
+    name = "simclr_augment"
+    lo, hi = normalized_range()
+    expect(bool(((out["x"] >= lo - 1e-3) & (out["x"] <= hi + 1e-3)).all()), name,
+           "outputs leave the range of normalised pixels [normalize(0), normalize(1)]. kornia's colour ops expect "
+           "pixels in [0, 1]: apply them to data.denormalize(x), then map back with data.normalize.")
+    pixels = denormalize(out["x"])
+    expect(pixels.amin().item() < 0.2 and pixels.amax().item() > 0.8, name,
+           f"after data.denormalize the outputs only span [{pixels.amin().item():.2f}, {pixels.amax().item():.2f}] "
+           "although the inputs span [0, 1]: the output looks like [0, 1] pixels, not normalised images. Finish "
+           "with data.normalize(...).")
+    distinct = fraction_distinct(out["copies"])
+    expect(distinct >= 0.1, name,
+           f"64 copies of one image gave only {100 * distinct:.0f}% distinct views: the random parameters are drawn "
+           "once for the whole batch. Draw them per image (kornia does by default; torchvision.transforms.v2 on a "
+           "batch and same_on_batch=True do not).")
+    expect(distinct >= DISTINCT_MIN, name,
+           f"64 copies of one image gave only {100 * distinct:.0f}% distinct views: many views are identical. Every "
+           "view should get its own random crop: is RandomResizedCrop((32, 32), scale=(0.2, 1.0)) missing?")
+    expect(not torch.allclose(out["x"], out["again"]), name,
+           "two calls on the same batch gave the same output: the augmentation is not random (a fixed seed inside?).")
+    expect(tuple(out["one"].shape) == (1, 3, IMAGE_SIZE, IMAGE_SIZE), name,
+           "a batch of one image should give one view [1, 3, 32, 32].")
+    unchanged, gray, strength = colour_effects(out["colour"], inp["colour"])
+    expected = (1 - JITTER_P) * (1 - GRAYSCALE_P)
+    expect(UNCHANGED[0] <= unchanged <= UNCHANGED[1], name,
+           f"{100 * unchanged:.0f}% of {len(out['colour'])} copies of a one-colour image kept their colour; colour "
+           f"jitter (p={JITTER_P}) and grayscale (p={GRAYSCALE_P}) leave about {100 * expected:.0f}% unchanged. Is "
+           "ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8) missing, or its p wrong?")
+    expect(GRAY[0] <= gray <= GRAY[1], name,
+           f"{100 * gray:.0f}% of the views of a one-colour image are gray; RandomGrayscale(p={GRAYSCALE_P}) should "
+           f"make about {100 * GRAYSCALE_P:.0f}% of them gray. Is it missing, or did the colour ops run on the "
+           "normalised x instead of data.denormalize(x) (gray in normalised units is not gray)?")
+    columns = denormalize(out["edge"]).mean(1).mean(1)  # [B, W]: gray level per column
+    flipped = (columns[:, :8].mean(1) > columns[:, -8:].mean(1)).float().mean().item()
+    expect(FLIPPED[0] <= flipped <= FLIPPED[1], name,
+           f"{100 * flipped:.0f}% of the views of an image (dark left, bright right) are mirrored; a horizontal flip "
+           "with p=0.5 should mirror about half of them. Is RandomHorizontalFlip missing?")
+    edge = (columns[:, 1:] - columns[:, :-1]).abs().argmax(1)  # the edge lies between columns 15 and 16
+    moved = ((edge - (IMAGE_SIZE // 2 - 1)).abs() > 2).float().mean().item()
+    expect(moved >= MOVED_MIN, name,
+           f"the edge in the middle of the image stays near the middle in {100 * (1 - moved):.0f}% of the views: the "
+           "views are not random crops. Add RandomResizedCrop((32, 32), scale=(0.2, 1.0)) first.")
+    expect(JITTER_STRENGTH[0] <= strength <= JITTER_STRENGTH[1], name,
+           f"the colour jitter changes the pixels of a one-colour image by {strength:.3f} on average; K.ColorJitter("
+           "0.4, 0.4, 0.4, 0.1) changes them by about 0.13. Check its four strengths (and use ColorJitter, not "
+           "ColorJiggle, whose formulas differ).")
+
+
+# ----------------------------------------------------------------------------- Exercise 2.2
+class NoiseAugment:
+    """A stand-in augmentation for checking ``two_views``: adds fresh Gaussian noise to every
+    image (``scale`` times a standard normal) and counts its calls and images."""
+
+    def __init__(self, scale: float = 0.1):
+        self.scale, self.calls, self.images = scale, 0, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.images += len(x)
+        return x + self.scale * torch.randn_like(x)
+
+
+class CropAugment(NoiseAugment):
+    """A stand-in augmentation that also changes the image size (a 24x24 centre crop)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return super().__call__(x[..., 4:28, 4:28])
+
+
+def views_inputs(seed: int | None) -> dict:
+    g = generator(seed, 22)
+    return {"x": toy_images(8, seed=subseed(g)), "one": toy_images(1, seed=subseed(g)),
+            "six": toy_images(6, seed=subseed(g)), "strided": toy_images(8, seed=subseed(g)).transpose(2, 3)}
+
+
+def views_run(two_views, inp: dict) -> dict:
+    name = "two_views"
+    out = {}
+    for key, augment in (("x", NoiseAugment()), ("one", NoiseAugment()), ("six", CropAugment()),
+                         ("strided", NoiseAugment())):
+        x = inp[key].clone() if key != "strided" else inp[key]
+        what = "two_views(x, augment)" + (" with an augment that returns 24x24 crops of 32x32 images"
+                                          if key == "six" else "")
+        with calling(name, what):
+            views = two_views(x, augment)
+        expect(isinstance(views, (tuple, list)) and len(views) == 2, name,
+               f"two_views should return a pair (view1, view2), got {type(views).__name__}.")
+        out[f"{key}_1"], out[f"{key}_2"] = (expect_tensor(v, name, f"view{i + 1}") for i, v in enumerate(views))
+        out[f"{key}_images"], out[f"{key}_after"] = augment.images, x.clone()
+    return out
+
+
+def views_judge(out: dict, inp: dict) -> None:
+    name = "two_views"
+    x = inp["x"]
+    expect(out["x_1"].shape == x.shape and out["x_2"].shape == x.shape, name,
+           f"with a shape-preserving augmentation each view should have the shape of x {tuple(x.shape)}, got "
+           f"{tuple(out['x_1'].shape)} and {tuple(out['x_2'].shape)}.")
+    expect(torch.equal(out["x_after"], x), name, "two_views modified x in place.")
+    for key, view in (("x_1", "view1"), ("x_2", "view2")):
+        noise = (out[key] - x).flatten(1).std(1)
+        expect(bool((noise > 0.05).all()), name, f"{view} is (partly) the unaugmented x: both views must be augment(x).")
+        expect(bool((noise < 0.2).all()), name, f"{view} is not an augmentation of x itself (wrong images or order?).")
+    expect(bool(((out["x_1"] - out["x_2"]).flatten(1).abs().amax(1) > 1e-6).all()), name,
+           "view1 and view2 are identical: call augment twice (or once on a doubled batch), don't reuse one view.")
+    expect(int(out["x_images"]) >= 2 * len(x), name,
+           f"augment saw {int(out['x_images'])} images for a batch of {len(x)}; each image needs two augmented views.")
+    expect(out["one_1"].shape == inp["one"].shape and not torch.equal(out["one_1"], out["one_2"]), name,
+           "with a batch of one image the two views should still be two different [1, 3, 32, 32] tensors.")
+    expect(tuple(out["six_1"].shape) == tuple(out["six_2"].shape) == (6, 3, 24, 24), name,
+           "the views should be whatever augment returns (here 24x24 crops); don't assume the shape of x.")
+    for key in ("six_1", "six_2", "strided_1", "strided_2"):
+        base = inp["six"][..., 4:28, 4:28] if key.startswith("six") else inp["strided"]
+        expect(bool(((out[key] - base).std() - 0.1).abs() < 0.03), name,
+               "the views are not augment(x)" + (" on a non-contiguous batch." if key.startswith("str") else "."))
+
+
+# ----------------------------------------------------------------------------- Exercise 2.3
+def linear_layers(module: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of a module, in registration order."""
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def head_inputs(seed: int | None) -> dict:
+    g = generator(seed, 23)
+    return {"init_seed": subseed(g), "h": torch.randn(8, FEATURE_DIM, generator=g),
+            "pair": torch.randn(2, 16, FEATURE_DIM, generator=g), "train": torch.randn(64, FEATURE_DIM, generator=g),
+            "small": torch.randn(4, 64, generator=g), "rows": torch.randn(5, FEATURE_DIM, generator=g)}
+
+
+def _build_head(cls, name: str, *args) -> nn.Module:
+    with calling(name, f"ProjectionHead({', '.join(map(str, args))})"):
+        head = cls(*args)
+    expect(isinstance(head, nn.Module), name, "ProjectionHead should be an nn.Module.")
+    return head
+
+
+def _shapes(head: nn.Module) -> torch.Tensor:
+    return torch.tensor([(m.in_features, m.out_features) for m in linear_layers(head)], dtype=torch.int64).reshape(-1, 2)
+
+
+def head_run(cls, inp: dict) -> dict:
+    name = "ProjectionHead"
+    torch.manual_seed(inp["init_seed"])
+    head = _build_head(cls, name)
+    with calling(name, "head(h)"):
+        out = {"z": expect_tensor(head(inp["h"]), name, "head(h)"), "shapes": _shapes(head)}
+    nn.Module.train(head, False)
+    with calling(name, "head(h) in eval mode"), torch.no_grad():
+        a, b = inp["pair"]
+        for key, h in (("a", a), ("b", b), ("ab", a + b), ("zero", torch.zeros_like(a))):
+            out[key] = expect_tensor(head(h), name, "head(h)")
+        rows = inp["rows"]
+        out["together"] = expect_tensor(head(rows), name, "head(h)")
+        out["alone"] = expect_tensor(torch.cat([head(rows[i:i + 1]) for i in range(len(rows))]), name, "head(h[i:i+1])")
+    nn.Module.train(head, True)
+    with calling(name, "head(h) in training mode"):
+        z = head(inp["train"])
+        out["z_train"] = expect_tensor(z, name, "head(h)")
+        torch.autograd.backward([z.pow(2).mean()])
+    out["grads"] = [p.grad is not None for p in nn.Module.parameters(head)]
+    linear = sum(p.numel() for m in linear_layers(head) for p in m.parameters())
+    out["extra"] = sum(p.numel() for p in nn.Module.parameters(head)) - linear
+    out["small_z"] = torch.zeros(4, 16)  # not probed while the default head is wrong: the judge says what is
+    if [tuple(row) for row in out["shapes"].tolist()] == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)]:
+        small = _build_head(cls, name, 64, 32, 16)
+        shapes = [tuple(row) for row in _shapes(small).tolist()]
+        expect(shapes == [(64, 32), (32, 16)], name,
+               f"ProjectionHead(64, 32, 16) should have Linear layers 64->32 and 32->16, found {shapes}: use the "
+               "arguments in_dim, hidden_dim and out_dim instead of fixed sizes.")
+        with calling(name, "ProjectionHead(64, 32, 16)(h)"):
+            out["small_z"] = expect_tensor(small(inp["small"]), name, "ProjectionHead(64, 32, 16)(h)")
+    return out
+
+
+def head_judge(out: dict, inp: dict) -> None:
+    name = "ProjectionHead"
+    expect(tuple(out["z"].shape) == (8, PROJECTION_DIM), name,
+           f"head(h) should have shape (8, {PROJECTION_DIM}), got {tuple(out['z'].shape)}.")
+    shapes = [tuple(row) for row in out["shapes"].tolist()]
+    expect(shapes == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)], name,
+           f"the head should have exactly two nn.Linear layers, {FEATURE_DIM}->{HIDDEN_DIM} then "
+           f"{HIDDEN_DIM}->{PROJECTION_DIM}; found {shapes}.")
+    gap = (out["a"] + out["b"] - out["ab"] - out["zero"]).abs().max().item()
+    expect(gap > 1e-3, name, "the head is an affine map: two Linear layers in a row equal one. Put a nonlinearity "
+                             "(nn.ReLU) between them.")
+    expect(bool((out["z_train"] < 0).any()), name,
+           "no output is negative: the head ends with a ReLU. z must be free to point anywhere, so that negatives can "
+           "get negative cosine similarity; end with the second Linear layer.")
+    expect(bool(out["grads"].all()), name, "some parameters of the head get no gradient.")
+    expect(tuple(out["small_z"].shape) == (4, 16), name, "ProjectionHead(64, 32, 16)(h) should have shape (4, 16).")
+    extra = int(out["extra"])
+    expect(extra in (0, 2 * HIDDEN_DIM), name,
+           f"besides its two Linear layers the head has {extra:,} parameters; a BatchNorm1d({HIDDEN_DIM}) between "
+           f"them has {2 * HIDDEN_DIM}, nothing else belongs there. This is a different head.")
+    expect(torch.allclose(out["together"], out["alone"], atol=1e-5), name,
+           "in eval mode each row of head(h) should depend only on its own row of h.")
+
+
+# ----------------------------------------------------------------------------- Exercise 2.4
+class ToyBackbone(nn.Module):
+    """A tiny stand-in backbone for the model checks: ``[B, 3, 8, 8] -> [B, 256]``."""
+
+    def __init__(self, feature_dim: int = FEATURE_DIM):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, feature_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def model_parts(kind: str, seed: int) -> tuple[nn.Module, nn.Module]:
+    """The backbone and head the model check hands to ``SimCLRModel``, rebuilt identically from ``seed``.
+
+    ``"toy"``: :class:`ToyBackbone` and one Linear layer; ``"conv"``: ``SmallConvNet`` and an MLP.
+    """
+    from ..models import SmallConvNet
+
+    torch.manual_seed(seed)
+    if kind == "toy":
+        return ToyBackbone(), nn.Linear(FEATURE_DIM, PROJECTION_DIM)
+    return SmallConvNet(), nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 128))
+
+
+def model_inputs(seed: int | None) -> dict:
+    g = generator(seed, 24)
+    return {"toy_seed": subseed(g), "conv_seed": subseed(g), "x_toy": torch.randn(4, 3, 8, 8, generator=g),
+            "x": torch.randn(3, 3, 32, 32, generator=g), "x_train": torch.randn(2, 3, 32, 32, generator=g)}
+
+
+def model_outputs(model: nn.Module, x: torch.Tensor, name: str = "SimCLRModel") -> tuple[torch.Tensor, torch.Tensor]:
+    """``model(x)`` checked to be a pair ``(h [B, 256], z [B, 128])`` (not detached)."""
+    with calling(name, "model(x)"):
+        out = model(x)
+    expect(isinstance(out, (tuple, list)) and len(out) == 2, name,
+           f"model(x) should return a pair (h, z), got {type(out).__name__}"
+           + (f" of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else "") + ".")
+    h, z = out
+    expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+    expect(not (h.shape[-1] == PROJECTION_DIM and z.shape[-1] == FEATURE_DIM), name,
+           "model(x) returned (z, h): return the representation h first, then the projection z.")
+    expect(tuple(h.shape) == (len(x), FEATURE_DIM) and tuple(z.shape) == (len(x), PROJECTION_DIM), name,
+           f"h should be [B, {FEATURE_DIM}] and z [B, {PROJECTION_DIM}]; got {tuple(h.shape)} and {tuple(z.shape)}.")
+    return h, z
+
+
+def model_run(cls, inp: dict) -> dict:
+    name = "SimCLRModel"
+    backbone, head = model_parts("toy", inp["toy_seed"])
+    with calling(name, "SimCLRModel(backbone, head)"):
+        model = cls(backbone, head)
+    expect(isinstance(model, nn.Module), name, "SimCLRModel should be an nn.Module.")
+    own = {id(p) for p in nn.Module.parameters(model)}
+    out = {"registered": [id(p) in own for p in list(backbone.parameters()) + list(head.parameters())]}
+    h, z = model_outputs(model, inp["x_toy"], name)
+    out["h_toy"], out["z_toy"] = expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+    with calling(name, "backward through z"):
+        torch.autograd.backward([z.pow(2).sum()])
+    out["toy_grads"] = [-1.0 if p.grad is None else float(p.grad.abs().sum()) for p in backbone.parameters()]
+    backbone, head = model_parts("conv", inp["conv_seed"])
+    with calling(name, "SimCLRModel(SmallConvNet(), head)"):
+        model = cls(backbone, head)
+    out["keeps_backbone"] = getattr(model, "backbone", None) is backbone
+    out["named"] = any(n.startswith("backbone.") for n, _ in nn.Module.named_parameters(model))
+    nn.Module.train(model, False)
+    with torch.no_grad():
+        h, z = model_outputs(model, inp["x"], name)
+    out["h"], out["z"] = expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+    nn.Module.train(model, True)
+    h, z = model_outputs(model, inp["x_train"], name)
+    out["trains"] = bool(h.requires_grad and z.requires_grad)
+    return out
+
+
+def model_judge(out: dict, inp: dict) -> None:
+    name = "SimCLRModel"
+    expect(bool(out["registered"].all()), name,
+           "the parameters of the backbone and the head should be among model.parameters(); keep both as attributes "
+           "(self.backbone = backbone, self.head = head) and don't build a new head.")
+    backbone, head = model_parts("toy", inp["toy_seed"])
+    with torch.no_grad():
+        h = backbone(inp["x_toy"])
+        z = head(h)
+    expect(torch.allclose(out["h_toy"], h, atol=1e-5), name, "h should be backbone(x), the representation we keep.")
+    expect(torch.allclose(out["z_toy"], z, atol=1e-5), name, "z should be head(h), the projection of h.")
+    expect(bool((out["toy_grads"] > 0).all()), name,
+           "the loss on z sends no gradient into the backbone: compute z from h without detach() or no_grad().")
+    expect(bool(out["keeps_backbone"]), name,
+           "keep the backbone as model.backbone: the notebook probes model.backbone after training.")
+    expect(bool(out["named"]), name, "the backbone is not registered as a submodule.")
+    backbone, head = model_parts("conv", inp["conv_seed"])
+    backbone.eval(), head.eval()
+    with torch.no_grad():
+        h = backbone(inp["x"])
+        z = head(h)
+    expect(torch.allclose(out["h"], h, atol=1e-5) and torch.allclose(out["z"], z, atol=1e-5), name,
+           "with SmallConvNet in eval mode, (h, z) should equal (backbone(x), head(backbone(x))).")
+    expect(bool(out["trains"]), name, "h and z should carry gradients in training mode.")
+
+
+# ----------------------------------------------------------------------------- Exercise 2.5
 def nt_xent_fixtures(n: int = 4, dim: int = 128, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The closed-form fixtures of the field notes, as ``{name: (z1, z2)}`` with ``[n, dim]`` each.
+    """The closed-form fixtures of the NT-Xent check, as ``{name: (z1, z2)}`` with ``[n, dim]`` each.
 
     * ``identical``: all 2n embeddings equal (loss ``log(2n - 1)``);
     * ``one_hot``: ``z1 = z2 =`` the first n one-hot rows (loss ``log(1 + (2n - 2) exp(-1/t))``);
@@ -85,280 +452,86 @@ def one_hot_loss(n: int, temperature: float) -> float:
     return math.log(1 + (2 * n - 2) * math.exp(-1.0 / temperature))
 
 
-# ----------------------------------------------------------------------------------------------
-# Exercise 2.1 - simclr_augment
-# ----------------------------------------------------------------------------------------------
+def loss_inputs(seed: int | None) -> dict:
+    """Closed-form fixtures, random cases (any N and D, all temperatures), huge norms and half precision."""
+    g = generator(seed, 25)
+    cases = []
+    for n, dim, t in ((1, 8, 0.5), (2, 3, 0.1), (5, 16, 0.3), (17, 32, 1.0), (12, 128, 0.07)) if seed is None else \
+            [(int(torch.randint(1, 18, (1,), generator=g)), int(torch.randint(3, 130, (1,), generator=g)),
+              TEMPERATURES[int(torch.randint(0, len(TEMPERATURES), (1,), generator=g))]) for _ in range(5)]:
+        cases.append((torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g), t))
+    big1, big2 = 1e4 * torch.randn(8, 32, generator=g), 1e4 * torch.randn(8, 32, generator=g)
+    big2[0] = big1[0]
+    half1, half2 = 30 * torch.randn(16, 64, generator=g), 30 * torch.randn(16, 64, generator=g)
+    half2[:8] = half1[:8]  # positives of cosine 1: exp(1 / 0.05) overflows float16
+    return {"fixtures": nt_xent_fixtures(4, seed=0 if seed is None else subseed(g)), "cases": cases,
+            "big": (big1, big2), "half": (half1.half().float(), half2.half().float()),
+            "grad": (torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g))}
 
-def build_augment(simclr_augment, exercise: str = "simclr_augment"):
-    """Call the student's builder and check that it returned something callable."""
-    with calling(exercise, "simclr_augment()"):
-        augment = simclr_augment()
-    expect(callable(augment), exercise, "simclr_augment() should return a callable (an nn.Module or a function) "
-                                        f"that augments a batch; got {type(augment).__name__}.")
-    return augment
-
-
-def apply_augment(augment, x: torch.Tensor, exercise: str = "simclr_augment") -> torch.Tensor:
-    """``augment(x)`` with the checks every call needs: a float tensor of the right shape, input untouched."""
-    before = x.clone()
-    with calling(exercise, f"augment(x) on a batch of shape {tuple(x.shape)}"):
-        out = augment(x)
-    out = expect_tensor(out, exercise, "augment(x)")
-    expect(out.dim() == 4 and out.shape[:2] == x.shape[:2], exercise,
-           f"augment(x) should keep the batch and channel sizes {tuple(x.shape[:2])}, got shape {tuple(out.shape)}.")
-    expect(tuple(out.shape[2:]) == (IMAGE_SIZE, IMAGE_SIZE), exercise,
-           f"augment(x) should return {IMAGE_SIZE}x{IMAGE_SIZE} images (RandomResizedCrop((32, 32))), "
-           f"got {tuple(out.shape[2:])}.")
-    expect(out.dtype == torch.float32, exercise, f"augment(x) turned float32 images into {out.dtype}.")
-    expect(bool(torch.isfinite(out).all()), exercise, "augment(x) returned NaN or infinite values.")
-    expect(torch.equal(x, before), exercise, "augment(x) modified its input in place; the caller still needs x.")
-    return out.detach()
-
-
-def fraction_distinct(out: torch.Tensor, atol: float = 1e-4) -> float:
-    """Fraction of images in ``out`` that differ from every other image of the batch."""
-    flat = out.flatten(1)
-    dist = torch.cdist(flat, flat, compute_mode="donot_use_mm_for_euclid_dist")
-    dist.fill_diagonal_(float("inf"))
-    return (dist.amin(1) > atol * flat.shape[1] ** 0.5).float().mean().item()
-
-
-def colour_effects(out: torch.Tensor, colour: torch.Tensor) -> tuple[float, float]:
-    """On augmented copies of a one-colour image: fractions that are unchanged and that are gray."""
-    pixels, reference = denormalize(out), denormalize(colour)
-    unchanged = (pixels - reference).abs().flatten(1).amax(1) < 2e-3
-    spread = pixels.amax(1) - pixels.amin(1)  # across channels, per pixel
-    gray = spread.flatten(1).amax(1) < 2e-3
-    return unchanged.float().mean().item(), gray.float().mean().item()
-
-
-@own_random_state
-def check_simclr_augment(simclr_augment) -> None:
-    """Public check of Exercise 2.1: shape, range, per-image randomness, colour jitter and grayscale."""
-    ex = "simclr_augment"
-    augment = build_augment(simclr_augment, ex)
-    torch.manual_seed(CHECK_SEED)
-    x = toy_images(32)
-    out = apply_augment(augment, x, ex)
-
-    lo, hi = pixel_bounds()
-    expect(bool(((out >= lo - 1e-3) & (out <= hi + 1e-3)).all()), ex,
-           "outputs leave the range of normalised pixels [normalize(0), normalize(1)]. kornia's colour ops expect "
-           "pixels in [0, 1]: apply them to data.denormalize(x), then map back with data.normalize.")
-    pixels = denormalize(out)
-    expect(pixels.amin().item() < 0.2 and pixels.amax().item() > 0.8, ex,
-           f"after data.denormalize the outputs only span [{pixels.amin().item():.2f}, {pixels.amax().item():.2f}] "
-           "although the inputs span [0, 1]: the output looks like [0, 1] pixels, not normalised images. "
-           "Finish with data.normalize(...).")
-
-    copies = x[:1].expand(64, -1, -1, -1).contiguous()
-    distinct = fraction_distinct(apply_augment(augment, copies, ex))
-    expect(distinct >= 0.1, ex,
-           f"64 copies of one image gave only {100 * distinct:.0f}% distinct views: the random parameters are drawn "
-           "once for the whole batch. Draw them per image (kornia does by default; torchvision.transforms.v2 on a "
-           "batch and same_on_batch=True do not).")
-    expect(distinct >= 0.95, ex,
-           f"64 copies of one image gave only {100 * distinct:.0f}% distinct views: many views are identical. Every "
-           "view should get its own random crop: is RandomResizedCrop((32, 32), scale=(0.2, 1.0)) missing?")
-    again = apply_augment(augment, x, ex)
-    expect(not torch.allclose(out, again), ex,
-           "two calls on the same batch gave the same output: the augmentation is not random (a fixed seed inside?).")
-
-    colour = constant_colour(256)
-    unchanged, gray = colour_effects(apply_augment(augment, colour, ex), colour)
-    expect(unchanged < 0.45, ex,
-           f"{100 * unchanged:.0f}% of 256 copies of a one-colour image kept their colour; with colour jitter "
-           f"(p={JITTER_P}) and grayscale (p={GRAYSCALE_P}) about {100 * (1 - JITTER_P) * (1 - GRAYSCALE_P):.0f}% "
-           "should. Is ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8) missing?")
-    expect(0.08 <= gray <= 0.35, ex,
-           f"{100 * gray:.0f}% of the views of a one-colour image are gray; RandomGrayscale(p={GRAYSCALE_P}) "
-           f"should make about {100 * GRAYSCALE_P:.0f}% of them gray. Is it missing, or did the colour ops run on "
-           "the normalised x instead of data.denormalize(x) (gray in normalised units is not gray)?")
-    passed(ex)
-
-
-# ----------------------------------------------------------------------------------------------
-# Exercise 2.2 - two_views
-# ----------------------------------------------------------------------------------------------
-
-class NoiseAugment:
-    """A stand-in augmentation for checking ``two_views``: adds fresh Gaussian noise to every
-    image (``scale`` times a standard normal) and counts its calls and images."""
-
-    def __init__(self, scale: float = 0.1):
-        self.scale = scale
-        self.calls = 0
-        self.images = 0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        self.images += len(x)
-        return x + self.scale * torch.randn_like(x)
-
-
-def get_views(two_views, x: torch.Tensor, augment, exercise: str = "two_views",
-              what: str = "two_views(x, augment)") -> tuple[torch.Tensor, torch.Tensor]:
-    """``two_views(x, augment)`` checked for its type: a pair of tensors."""
-    with calling(exercise, what):
-        views = two_views(x, augment)
-    expect(isinstance(views, (tuple, list)) and len(views) == 2, exercise,
-           f"two_views should return a pair (view1, view2), got {type(views).__name__}.")
-    return expect_tensor(views[0], exercise, "view1"), expect_tensor(views[1], exercise, "view2")
-
-
-@own_random_state
-def check_two_views(two_views) -> None:
-    """Public check of Exercise 2.2: two independently augmented views of the same batch."""
-    ex = "two_views"
-    torch.manual_seed(0)
-    x = toy_images(8)
-    before = x.clone()
-    augment = NoiseAugment()
-    v1, v2 = get_views(two_views, x, augment, ex)
-    expect(v1.shape == x.shape and v2.shape == x.shape, ex,
-           f"with a shape-preserving augmentation each view should have the shape of x {tuple(x.shape)}, got "
-           f"{tuple(v1.shape)} and {tuple(v2.shape)}.")
-    expect(torch.equal(x, before), ex, "two_views modified x in place.")
-    for name, v in (("view1", v1), ("view2", v2)):
-        noise = (v - x).flatten(1).std(1)
-        expect(bool((noise > 0.05).all()), ex, f"{name} is (partly) the unaugmented x: both views must be augment(x).")
-        expect(bool((noise < 0.2).all()), ex, f"{name} is not an augmentation of x itself (wrong images or order?).")
-    per_image = (v1 - v2).flatten(1).abs().amax(1)
-    expect(bool((per_image > 1e-6).all()), ex,
-           "view1 and view2 are identical: call augment twice (or once on a doubled batch), don't reuse one view.")
-    expect(augment.images >= 2 * len(x), ex,
-           f"augment saw {augment.images} images for a batch of {len(x)}; each image needs two augmented views.")
-    passed(ex)
-
-
-# ----------------------------------------------------------------------------------------------
-# Exercises 2.3 and 2.4 - ProjectionHead and SimCLRModel
-# ----------------------------------------------------------------------------------------------
-
-def linear_layers(module: nn.Module) -> list[nn.Linear]:
-    """The ``nn.Linear`` layers of a module, in registration order."""
-    return [m for m in module.modules() if isinstance(m, nn.Linear)]
-
-
-def build_head(ProjectionHead, exercise: str = "ProjectionHead", *args) -> nn.Module:
-    with calling(exercise, f"ProjectionHead({', '.join(map(str, args))})"):
-        head = ProjectionHead(*args)
-    expect(isinstance(head, nn.Module), exercise, "ProjectionHead should be an nn.Module.")
-    return head
-
-
-@own_random_state
-def check_projection_head(ProjectionHead) -> None:
-    """Public check of Exercise 2.3: a 2-layer MLP 256 -> 256 -> 128 with a nonlinearity between."""
-    ex = "ProjectionHead"
-    torch.manual_seed(0)
-    head = build_head(ProjectionHead, ex)
-    h = torch.randn(8, FEATURE_DIM)
-    with calling(ex, "head(h)"):
-        z = head(h)
-    expect_tensor(z, ex, "head(h)", (8, PROJECTION_DIM))
-    shapes = [(m.in_features, m.out_features) for m in linear_layers(head)]
-    expect(shapes == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)], ex,
-           f"the head should have exactly two nn.Linear layers, {FEATURE_DIM}->{HIDDEN_DIM} then "
-           f"{HIDDEN_DIM}->{PROJECTION_DIM}; found {shapes}.")
-    head.eval()
-    with calling(ex, "head(h) in eval mode"), torch.no_grad():
-        a, b = torch.randn(2, 16, FEATURE_DIM)
-        gap = (head(a) + head(b) - head(a + b) - head(torch.zeros_like(a))).abs().max().item()
-    expect(gap > 1e-3, ex, "the head is an affine map: two Linear layers in a row equal one. Put a nonlinearity "
-                           "(nn.ReLU) between them.")
-    head.train()
-    with calling(ex, "head(h) in training mode"):
-        z = head(torch.randn(64, FEATURE_DIM))
-    expect(bool((z < 0).any()), ex,
-           "no output is negative: the head ends with a ReLU. z must be free to point anywhere, so that negatives "
-           "can get negative cosine similarity; end with the second Linear layer.")
-    z.pow(2).mean().backward()
-    expect(all(p.grad is not None for p in head.parameters()), ex, "some parameters of the head get no gradient.")
-    passed(ex)
-
-
-class ToyBackbone(nn.Module):
-    """A tiny stand-in backbone for the model checks: ``[B, 3, 8, 8] -> [B, 256]``."""
-
-    def __init__(self, feature_dim: int = FEATURE_DIM):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, feature_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def toy_model_parts(seed: int = 0) -> tuple[nn.Module, nn.Module]:
-    """A stand-in backbone (256-d) and a stand-in head (a single Linear 256 -> 128)."""
-    torch.manual_seed(seed)
-    return ToyBackbone(), nn.Linear(FEATURE_DIM, PROJECTION_DIM)
-
-
-def model_outputs(model: nn.Module, x: torch.Tensor,
-                  exercise: str = "SimCLRModel") -> tuple[torch.Tensor, torch.Tensor]:
-    with calling(exercise, "model(x)"):
-        out = model(x)
-    expect(isinstance(out, (tuple, list)) and len(out) == 2, exercise,
-           f"model(x) should return a pair (h, z), got {type(out).__name__}"
-           + (f" of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else "") + ".")
-    h, z = out
-    h, z = expect_tensor(h, exercise, "h"), expect_tensor(z, exercise, "z")
-    if h.shape[-1] == PROJECTION_DIM and z.shape[-1] == FEATURE_DIM:
-        expect(False, exercise, "model(x) returned (z, h): return the representation h first, then the projection z.")
-    expect(tuple(h.shape) == (len(x), FEATURE_DIM) and tuple(z.shape) == (len(x), PROJECTION_DIM), exercise,
-           f"h should be [B, {FEATURE_DIM}] and z [B, {PROJECTION_DIM}]; got {tuple(h.shape)} and {tuple(z.shape)}.")
-    return h, z
-
-
-@own_random_state
-def check_simclr_model(SimCLRModel) -> None:
-    """Public check of Exercise 2.4: ``model(x) == (backbone(x), head(backbone(x)))``, trained end to end."""
-    ex = "SimCLRModel"
-    backbone, head = toy_model_parts()
-    with calling(ex, "SimCLRModel(backbone, head)"):
-        model = SimCLRModel(backbone, head)
-    expect(isinstance(model, nn.Module), ex, "SimCLRModel should be an nn.Module.")
-    own = {id(p) for p in model.parameters()}
-    expect(all(id(p) in own for p in backbone.parameters()) and all(id(p) in own for p in head.parameters()), ex,
-           "the parameters of the backbone and the head should be among model.parameters(); keep both as attributes "
-           "(self.backbone = backbone, self.head = head) and don't build a new head.")
-    x = torch.randn(4, 3, 8, 8)
-    h, z = model_outputs(model, x, ex)
-    with torch.no_grad():
-        expected_h = backbone(x)
-    expect(torch.allclose(h, expected_h, atol=1e-5), ex, "h should be backbone(x), the representation we keep.")
-    expect(torch.allclose(z, head(expected_h), atol=1e-5), ex, "z should be head(h), the projection of h.")
-    z.pow(2).sum().backward()
-    grads = [p.grad for p in backbone.parameters()]
-    expect(all(g is not None and g.abs().sum() > 0 for g in grads), ex,
-           "the loss on z sends no gradient into the backbone: compute z from h without detach() or no_grad().")
-    passed(ex)
-
-
-# ----------------------------------------------------------------------------------------------
-# Exercise 2.5 - nt_xent_loss
-# ----------------------------------------------------------------------------------------------
 
 def loss_value(nt_xent_loss, z1: torch.Tensor, z2: torch.Tensor, temperature: float,
-               exercise: str = "nt_xent_loss") -> torch.Tensor:
+               name: str = "nt_xent_loss", what: str = "") -> torch.Tensor:
     """``nt_xent_loss(z1, z2, temperature)`` checked to be a 0-d float tensor."""
-    with calling(exercise, f"nt_xent_loss(z1, z2, temperature={temperature}) with z1, z2 of shape {tuple(z1.shape)}"):
+    with calling(name, f"nt_xent_loss(z1, z2, temperature={temperature}) with z1, z2 of shape {tuple(z1.shape)}{what}"):
         loss = nt_xent_loss(z1, z2, temperature)
-    expect(isinstance(loss, torch.Tensor), exercise,
+    expect(isinstance(loss, torch.Tensor), name,
            f"the loss should be a torch.Tensor (so that it can be backpropagated), got {type(loss).__name__}.")
-    expect(loss.dim() == 0 and loss.is_floating_point(), exercise,
+    expect(loss.dim() == 0 and loss.is_floating_point(), name,
            f"the loss should be a scalar (0-d float tensor): the mean over the 2N anchors; got shape "
            f"{tuple(loss.shape)} and dtype {loss.dtype}.")
     return loss
+
+
+def loss_run(nt_xent_loss, inp: dict) -> dict:
+    name = "nt_xent_loss"
+
+    def value(z1, z2, t, what=""):
+        return float(expect_tensor(loss_value(nt_xent_loss, z1, z2, t, name, what), name, "the loss").float())
+
+    f = inp["fixtures"]
+    out = {"identical": value(*f["identical"], 0.5), "one_hot": [value(*f["one_hot"], t) for t in TEMPERATURES],
+           "random": value(*f["random"], 0.5), "random_x5": value(*f["random_x5"], 0.5)}
+    out["cases"] = [value(z1, z2, t) for z1, z2, t in inp["cases"]]
+    out["swapped"] = [value(z2, z1, t) for z1, z2, t in inp["cases"]]
+    out["scaled"] = [value(1e3 * z1, 1e-2 * z2, t) for z1, z2, t in inp["cases"]]
+    big1, big2 = inp["big"]
+    out["big"] = value(big1, big2, 0.05)
+    out["big_unit"] = value(torch.nn.functional.normalize(big1, dim=1), torch.nn.functional.normalize(big2, dim=1), 0.05)
+    half1, half2 = inp["half"]
+    out["float32"] = value(half1, half2, 0.05)
+    out["float16"] = value(half1.half(), half2.half(), 0.05, " in float16")
+    with torch.autocast(device_type=half1.device.type, dtype=torch.float16):
+        out["autocast"] = value(half1, half2, 0.05, " inside torch.autocast(dtype=torch.float16)")
+    try:  # the meta device stands in for a GPU: a tensor made on the CPU inside the loss cannot meet it
+        result = nt_xent_loss(torch.empty(4, 8, device="meta"), torch.empty(4, 8, device="meta"), 0.5)
+        out["meta"] = 0 if isinstance(result, torch.Tensor) and result.device.type == "meta" else 2
+    except RuntimeError as error:
+        out["meta"] = 1 if "device" in str(error) else 3
+    except Exception:  # noqa: BLE001 - an operation the meta device cannot run: nothing to conclude
+        out["meta"] = 3
+    z1, z2 = (z.clone() for z in inp["grad"])
+    value(z1, z2, 0.2)
+    out["after_1"], out["after_2"] = z1, z2
+    out["requires_grad"], out["grad_1"], out["grad_2"] = False, torch.zeros(0), torch.zeros(0)
+    if not (torch.equal(z1, inp["grad"][0]) and torch.equal(z2, inp["grad"][1])):
+        return out  # edited in place: the judge says so (with requires_grad, the edit would raise instead)
+    z1, z2 = (z.clone().requires_grad_() for z in inp["grad"])
+    loss = loss_value(nt_xent_loss, z1, z2, 0.2, name)
+    out["requires_grad"] = bool(loss.requires_grad)
+    if loss.requires_grad:
+        with calling(name, "loss.backward()"):
+            g1, g2 = torch.autograd.grad(loss, (z1, z2), allow_unused=True)
+        expect(g1 is not None and g2 is not None, name, "the loss does not depend on both z1 and z2.")
+        out["grad_1"], out["grad_2"] = expect_tensor(g1, name, "dL/dz1"), expect_tensor(g2, name, "dL/dz2")
+    return out
 
 
 def diagnose_identical(value: float, n: int, temperature: float) -> str:
     """What a wrong loss on identical embeddings says about the implementation."""
     known = {
         math.log(2 * n - 1 + math.exp(-1 / temperature)):
-            f"{value:.4f} = log(2N - 1 + exp(-1/t)): the self-similarity was set to 0 instead of -inf, so "
-            "exp(0) = 1 still counts in the denominator. Mask it with float('-inf').",
+            f"{value:.4f} = log(2N - 1 + exp(-1/t)): the self-similarity was set to 0 instead of -inf, so exp(0) = 1 "
+            "still counts in the denominator. Mask it with float('-inf').",
         math.log(2 * n): f"{value:.4f} = log(2N): the anchor is among its own candidates. Mask the self-similarity "
                          "(the diagonal of the 2N x 2N similarity matrix) with -inf.",
         math.log(n): f"{value:.4f} = log(N): only the N cross-view similarities are candidates. Use all 2N - 1 other "
@@ -379,13 +552,11 @@ def diagnose_one_hot(value: float, n: int, temperature: float) -> str:
     """What a wrong loss on the one-hot fixture says about the implementation."""
     correct = one_hot_loss(n, temperature)
     known = {
-        # logits multiplied by the temperature instead of divided
-        math.log(1 + (2 * n - 2) * math.exp(-temperature)):
-            "you multiplied the similarities by the temperature; divide by it.",
-        # self-similarity set to 0: exp(0) = 1 joins the denominator
+        math.log(1 + (2 * n - 2) * math.exp(-temperature)): "you multiplied the similarities by the temperature; "
+                                                            "divide by it.",
         math.log(1 + (2 * n - 1) * math.exp(-1 / temperature)):
-            "the self-similarity was set to 0 instead of -inf, so exp(0) = 1 still counts in the denominator. "
-            "Mask it with float('-inf').",
+            "the self-similarity was set to 0 instead of -inf, so exp(0) = 1 still counts in the denominator. Mask it "
+            "with float('-inf').",
         2 * n * correct: "that is 2N times the right value: take the mean over the 2N anchors, not a sum.",
     }
     for expected, message in known.items():
@@ -394,30 +565,60 @@ def diagnose_one_hot(value: float, n: int, temperature: float) -> str:
     return f"got {value:.4f}. Divide the cosine similarities by the temperature and mask only the diagonal."
 
 
-@own_random_state
-def check_nt_xent_loss(nt_xent_loss) -> None:
-    """Public check of Exercise 2.5: a scalar that matches the closed-form cases."""
-    ex = "nt_xent_loss"
-    n, temperature = 4, 0.5
-    fixtures = nt_xent_fixtures(n)
-    z1, z2 = fixtures["identical"]
-    value = loss_value(nt_xent_loss, z1, z2, temperature, ex).item()
-    expected = math.log(2 * n - 1)
-    expect(math.isclose(value, expected, abs_tol=1e-4), ex,
-           f"for {2 * n} identical embeddings every candidate is equally similar, so the loss should be "
-           f"log(2N - 1) = {expected:.4f}; {diagnose_identical(value, n, temperature)}")
-
-    z1, z2 = fixtures["one_hot"]
-    value = loss_value(nt_xent_loss, z1, z2, temperature, ex).item()
-    expected = one_hot_loss(n, temperature)
-    expect(math.isclose(value, expected, abs_tol=1e-4), ex,
-           f"for z1 = z2 = one-hot rows (positive cosine 1, negatives 0) and temperature {temperature} the loss "
-           f"should be log(1 + (2N - 2) exp(-1 / temperature)) = {expected:.4f}; "
-           f"{diagnose_one_hot(value, n, temperature)}")
-
-    a = loss_value(nt_xent_loss, *fixtures["random"], temperature, ex).item()
-    b = loss_value(nt_xent_loss, *fixtures["random_x5"], temperature, ex).item()
-    expect(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5), ex,
+def loss_judge(out: dict, inp: dict) -> None:
+    name, n = "nt_xent_loss", 4
+    value = float(out["identical"])
+    expect(math.isclose(value, math.log(2 * n - 1), abs_tol=1e-4), name,
+           f"for {2 * n} identical embeddings every candidate is equally similar, so the loss should be log(2N - 1) = "
+           f"{math.log(2 * n - 1):.4f}; {diagnose_identical(value, n, 0.5)}")
+    for t, value in zip(TEMPERATURES, out["one_hot"].tolist()):
+        expected = one_hot_loss(n, t)
+        expect(close(value, expected, 1e-4), name,
+               f"for z1 = z2 = one-hot rows (positive cosine 1, negatives 0) at temperature {t} the loss should be "
+               f"log(1 + (2N - 2) exp(-1 / temperature)) = {expected:.4f}; {diagnose_one_hot(value, n, t)}")
+    a, b = float(out["random"]), float(out["random_x5"])
+    expect(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5), name,
            f"scaling the embeddings by 5 changed the loss from {a:.4f} to {b:.4f}: L2-normalise z1 and z2 "
            "(F.normalize(z, dim=1)) before the dot products, so that they are cosine similarities.")
-    passed(ex)
+    for (z1, _, t), value, swapped, scaled in zip(inp["cases"], *(out[k].tolist() for k in ("cases", "swapped",
+                                                                                           "scaled"))):
+        expect(close(swapped, value), name,
+               f"L(z1, z2) = {value:.5f} but L(z2, z1) = {swapped:.5f} (N={len(z1)}, temperature {t}): the loss must "
+               "be symmetric. Use both views as anchors (2N anchors), not only z1.")
+        expect(close(scaled, value, 1e-4), name, f"the loss changes when z1 and z2 are rescaled (N={len(z1)}, "
+                                                 f"temperature {t}): L2-normalise each row.")
+    big, unit = float(out["big"]), float(out["big_unit"])
+    expect(close(big, unit, 1e-4), name,
+           f"with embeddings of norm ~6e4 at temperature 0.05 the loss is {big}, but {unit:.5f} for the same "
+           "directions with norm 1. Normalise before the dot product and use a stable log-softmax (F.cross_entropy or "
+           "torch.logsumexp), not log(sum(exp(...))).")
+    exact = float(out["float32"])
+    for key, how in (("float16", "on float16 inputs (what a model under mixed precision returns)"),
+                     ("autocast", "inside torch.autocast(dtype=torch.float16), as train.fit calls it on a GPU")):
+        value = float(out[key])
+        expect(close(value, exact, HALF_RTOL), name,
+               f"{how}, at temperature 0.05, the loss is {value:.5g} instead of {exact:.5f} (the float32 loss of the "
+               f"same values): it {'overflowed' if not math.isfinite(value) else 'lost precision'} in half precision. "
+               "Compute the similarities in float32 with autocast turned off: under torch.autocast, .float() alone "
+               "does not keep a matrix product in float32. See the exercise's docstring.")
+    expect(torch.equal(out["after_1"], inp["grad"][0]) and torch.equal(out["after_2"], inp["grad"][1]), name,
+           "the loss modified z1 or z2 in place (e.g. z1 /= norm); compute new tensors instead.")
+    expect(bool(out["requires_grad"]), name,
+           "the loss carries no gradient: don't detach, call .item() or use numpy inside.")
+    expect(bool(torch.isfinite(out["grad_1"]).all() and torch.isfinite(out["grad_2"]).all()), name,
+           "the gradients of the loss are not finite.")
+    expect(int(out["meta"]) != 1, name,
+           "the loss builds a tensor on the CPU while the embeddings live on another device. Take the device from the "
+           "inputs: torch.arange(n, device=z1.device), torch.eye(..., device=z1.device).")
+    expect(int(out["meta"]) != 2, name, "the loss was computed on another device than its inputs.")
+
+
+EXERCISES = [
+    Exercise("test_simclr_augment", "simclr_augment", augment_inputs, augment_run, augment_judge),
+    Exercise("test_two_views", "two_views", views_inputs, views_run, views_judge),
+    Exercise("test_projection_head", "ProjectionHead", head_inputs, head_run, head_judge),
+    Exercise("test_simclr_model", "SimCLRModel", model_inputs, model_run, model_judge),
+    Exercise("test_nt_xent_loss", "nt_xent_loss", loss_inputs, loss_run, loss_judge),
+]
+check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loss = \
+    map(checker, EXERCISES)

@@ -3,9 +3,9 @@
 This is the in-kernel pass: nbgrader restores the locked test cells from the gradebook
 (hidden tests included), runs the notebook in grading mode and scores each test cell.
 One :class:`Autograder` amortises nbgrader's start-up over many submissions. With ``limits``
-its kernels run under :mod:`autograder.grading.execute` (time, memory, output and network
-limits); with ``template`` it copies a course directory built earlier instead of building one
-(what the grading workers do: the gradebook is generated once per batch).
+its kernels run under :mod:`.execute` (time, memory and output limits, and the isolation of
+:mod:`.isolation`); with ``template`` it copies a course directory built earlier instead of
+building one (what the grading workers do: the gradebook is generated once per batch).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import course as course_mod
-from .build import generate_assignments, prepare
-from .nbgrader_config import nbgrader_config, put_venv_on_path
+from .. import course as course_mod
+from ..build import generate_assignments, prepare
+from ..nbgrader_config import nbgrader_config, put_venv_on_path
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,15 @@ class Autograder:
         assignments: notebook names, e.g. ``["01_pretext_tasks"]``.
         cell_timeout: seconds a cell may run before nbgrader interrupts it.
         source_dir: where ``NN_name.py`` sources live.
-        limits: grading limits (:class:`autograder.grading.limits.Limits`); their cell time-out
-            wins over ``cell_timeout``.
-        isolate_network: start kernels without network (needs :func:`network_isolation_available`).
+        limits: grading limits (:class:`.limits.Limits`); their cell time-out wins over
+            ``cell_timeout``. Without limits, kernels run as nbgrader starts them (building).
+        isolation: how kernels are isolated (:class:`.isolation.Isolation`; with ``limits``).
         template: a course directory made by an earlier :class:`Autograder` of the same
             assignments, copied instead of generating the assignments again.
     """
 
     def __init__(self, root: Path, assignments: list[str], cell_timeout: int | None = None,
-                 source_dir: Path = course_mod.SOURCE, limits=None, isolate_network: bool = False,
+                 source_dir: Path = course_mod.SOURCE, limits=None, isolation=None,
                  template: Path | None = None):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
@@ -65,9 +65,11 @@ class Autograder:
         kwargs = {} if cell_timeout is None else {"cell_timeout": cell_timeout}
         self.config = nbgrader_config(self.root, **kwargs)
         if limits is not None:
-            from .grading.execute import configure
+            from .execute import configure
+            from .isolation import NONE, Isolation
 
-            configure(self.config, limits, isolate_network)
+            (self.root / "kernels").mkdir(parents=True, exist_ok=True)
+            configure(self.config, limits, isolation or Isolation(NONE), self.root / "kernels")
         self.api = NbGraderAPI(CourseDirectory(config=self.config), config=self.config)
 
     def release(self, assignment: str) -> nbformat.NotebookNode:
@@ -102,6 +104,11 @@ class Autograder:
             nb = gb.find_submission_notebook(assignment, assignment, student)
             return {g.name: CellScore(g.name, float(g.score or 0.0), float(g.max_score), bool(g.needs_manual_grade))
                     for g in nb.grades}
+
+    def forget(self, assignment: str, student: str) -> None:
+        """Remove a student's submitted and autograded notebooks from the course directory."""
+        for stage in ("submitted", "autograded"):
+            shutil.rmtree(self.root / stage / student / assignment, ignore_errors=True)
 
     def autograded_notebook(self, assignment: str, student: str) -> nbformat.NotebookNode:
         """The executed notebook that autograde wrote (outputs included)."""

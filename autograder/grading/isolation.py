@@ -1,0 +1,295 @@
+"""What a process that runs student code can see, who it runs as, and what it can reach.
+
+Every process that runs student code (the nbgrader kernel and the re-check sandbox) starts
+through :func:`command`, which wraps it in `bubblewrap <https://github.com/containers/bubblewrap>`_
+(``bwrap``, the sandbox under Flatpak; Debian package ``bubblewrap``). The process then has its
+own mount, PID, IPC, UTS and network namespaces, and its filesystem holds only:
+
+* the system's programs and libraries (``/usr``, ``/lib*``, ``/bin``, ``/sbin``) and a few
+  files of ``/etc`` (the dynamic linker's cache, users and groups, fonts, time zone);
+* the Python environment (the virtual environment and the Python it was made from),
+  read-only;
+* the student helper package ``selfsup``, read-only;
+* its own scratch folder (home, working folder, ``/tmp`` and ``/dev/shm``), read-write;
+* what its caller binds in on top (the re-check's runner script), read-only;
+* a fresh ``/proc`` (its own processes only) and a minimal ``/dev``.
+
+Everything else is absent: the course repository (sources, solutions, the grader's package
+and its references), the grader's working folders, other students' submissions, the output
+folder. Any of these that happen to lie inside a bound folder (a grader installed into the
+virtual environment, a course under ``/usr/local``) is hidden under an empty ``tmpfs``.
+
+When the grader runs as root, the process also drops to the unprivileged user ``nobody``
+(uid 65534) with no capabilities and ``no_new_privs``, so file permissions apply on top of
+the mount namespace. Without root, bubblewrap uses an unprivileged user namespace and the
+process keeps the grader's own uid, but still sees only the folders above.
+
+The modes, recorded in ``results.json`` and ``summary.md``:
+
+* :data:`BUBBLEWRAP_NOBODY`: root host, bubblewrap and the user ``nobody``;
+* :data:`BUBBLEWRAP`: bubblewrap with the grader's own user;
+* :data:`NONE`: no isolation, only with ``grade --no-isolation``: student code sees the
+  whole filesystem with the grader's rights (network sockets are blocked in the re-check only).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BUBBLEWRAP_NOBODY = "bubblewrap, user nobody"
+BUBBLEWRAP = "bubblewrap"
+NONE = "none"
+#: The unprivileged user and group that student code runs as when the grader is root.
+SANDBOX_UID = SANDBOX_GID = 65534
+#: Files of /etc a Python process needs (the dynamic linker's cache, user names, fonts for
+#: matplotlib, the time zone). Nothing else of /etc is visible.
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime", "fonts",
+       "alternatives")
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SETPRIV = "/usr/bin/setpriv"
+
+
+class IsolationUnavailable(RuntimeError):
+    """This host cannot isolate student code (no bubblewrap, or namespaces are forbidden)."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How the processes that run student code are isolated.
+
+    Attributes:
+        mode: :data:`BUBBLEWRAP_NOBODY`, :data:`BUBBLEWRAP` or :data:`NONE`.
+        network: student code may use the network (``grade --allow-network``).
+    """
+
+    mode: str
+    network: bool = False
+
+    @property
+    def isolated(self) -> bool:
+        return self.mode != NONE
+
+    @property
+    def drops_user(self) -> bool:
+        return self.mode == BUBBLEWRAP_NOBODY
+
+    def describe(self) -> str:
+        """One line for ``results.json`` and ``summary.md``."""
+        if not self.isolated:
+            return ("none (--no-isolation): student code could read every file the grader can read"
+                    + ("" if self.network else "; network blocked in the re-check only"))
+        who = "user nobody without capabilities" if self.drops_user else "the grader's own user"
+        net = "network allowed (--allow-network)" if self.network else "no network"
+        return f"{self.mode}: mount, PID and IPC namespaces, {net}, {who}"
+
+
+def _secret_roots() -> list[Path]:
+    """Folders no student process may see, even when they lie inside a folder it needs."""
+    import autograder
+
+    from .. import course
+
+    return [course.ROOT, Path(autograder.__file__).resolve().parent]
+
+
+def _helper() -> Path:
+    import selfsup
+
+    return Path(selfsup.__file__).resolve().parent
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _python_environment() -> list[Path]:
+    """The virtual environment and the Python it was made from (resolved: the venv's python is a link)."""
+    paths = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent]
+    return list(dict.fromkeys(p.resolve() for p in paths))
+
+
+def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tuple[tuple[Path, Path], ...] = (),
+            private_tmp: bool = True, zygote: bool = False) -> list[str]:
+    """``cmd`` wrapped so that it runs isolated, with ``scratch`` as its home and working folder.
+
+    Every folder but ``scratch``, ``/tmp`` and ``/dev/shm`` is read-only inside.
+
+    Args:
+        isolation: the mode (with :data:`NONE`, ``cmd`` is returned unchanged).
+        cmd: the command; its program must lie in a visible folder.
+        scratch: a folder made by :func:`make_scratch`; bound read-write at the same path.
+        read_only: more ``(source, destination)`` pairs, bound read-only.
+        private_tmp: give the process its own empty, writable ``/tmp`` and ``/dev/shm`` (a
+            kernel). Without it (the re-check's long-lived zygote, whose children are different
+            students), ``/tmp`` is read-only and ``/dev/shm`` is ``scratch/shm``, so that
+            everything a student process can write lies in ``scratch``, which the grader empties
+            after each job.
+        zygote: the process runs no student code itself but forks the processes that do (the
+            re-check's zygote). When the grader is root, it keeps uid 0 with only the capabilities
+            to change its children's user and to kill them (``CAP_SETUID``, ``CAP_SETGID``,
+            ``CAP_KILL``); each child drops to :data:`SANDBOX_UID` before student code runs, so
+            no child can signal or trace the zygote.
+    """
+    if not isolation.isolated:
+        return list(cmd)
+    argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not isolation.network:
+        argv.append("--unshare-net")
+    bound: list[Path] = []   # mount points, in order
+    masked: list[Path] = []  # secret folders hidden under a tmpfs (mounted after the binds that hold them)
+    made: set[Path] = set()
+
+    def visible(path: Path) -> bool:
+        return any(_within(path, b) for b in bound) and not any(_within(path, m) for m in masked)
+
+    def parents(path: Path) -> None:
+        """Folders on the way to a mount point, readable by everyone (bwrap would make them 0700)."""
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made and not visible(parent):
+                argv.extend(["--perms", "0755", "--dir", str(parent)])
+                made.add(parent)
+
+    def bind(source: Path, destination: Path, option: str = "--ro-bind") -> None:
+        parents(destination)
+        argv.extend([option, str(source), str(destination)])
+        bound.append(destination)
+
+    for folder in SYSTEM:
+        path = Path(folder)
+        if path.is_symlink():
+            argv.extend(["--symlink", os.readlink(path), folder])
+        elif path.is_dir():
+            bind(path, path)
+    for name in ETC:
+        if (Path("/etc") / name).exists():
+            bind(Path("/etc") / name, Path("/etc") / name)
+    def mask_secrets() -> None:
+        for secret in _secret_roots():
+            if visible(secret):
+                argv.extend(["--tmpfs", str(secret)])
+                masked.append(secret)
+
+    mask_secrets()  # a course kept under /usr
+    for path in _python_environment():
+        if not visible(path):
+            bind(path, path)
+    mask_secrets()  # a grader installed into the environment
+    if not visible(_helper()):
+        bind(_helper(), _helper())
+    for source, destination in read_only:
+        bind(Path(source), Path(destination))
+    scratch = Path(scratch)
+    if private_tmp:
+        argv.extend(["--perms", "1777", "--tmpfs", "/tmp"])
+    bind(scratch, scratch, "--bind")
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if private_tmp:
+        argv += ["--perms", "1777", "--tmpfs", "/dev/shm"]
+    else:
+        argv += ["--bind", str(scratch / "shm"), "/dev/shm"]
+    # ipykernel shuts down when its parent's pid changes; in a PID namespace its parent is bubblewrap
+    # (which dies with the grader's process anyway: --die-with-parent).
+    argv += ["--unsetenv", "JPY_PARENT_PID"]
+    argv += ["--remount-ro", "/", "--chdir", str(scratch), "--setenv", "HOME", str(scratch),
+             "--setenv", "TMPDIR", str(scratch / "tmp"), "--setenv", "MPLCONFIGDIR", str(scratch / ".matplotlib")]
+    if isolation.drops_user:
+        argv += ["--setenv", "USER", "nobody", "--setenv", "LOGNAME", "nobody",
+                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        if zygote:
+            argv += ["--cap-add", "CAP_KILL", "--"]
+        else:
+            argv += ["--", SETPRIV, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--nnp", "--"]
+    else:
+        argv.append("--")
+    return argv + [os.path.abspath(cmd[0])] + list(cmd[1:])  # abspath: a path through ".." needs folders not there
+
+
+def make_scratch(path: Path, isolation: Isolation) -> Path:
+    """Create (or empty) a scratch folder with ``tmp/`` and ``shm/``, owned by the sandbox's user."""
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    for folder in (path, path / "tmp", path / "shm", path / ".matplotlib"):
+        folder.mkdir(parents=True, exist_ok=True)
+        if isolation.drops_user:
+            os.chown(folder, SANDBOX_UID, SANDBOX_GID)
+    os.chmod(path, 0o700)
+    os.chmod(path / "tmp", 0o1777)
+    os.chmod(path / "shm", 0o1777)
+    cache = _font_cache()
+    if cache is not None:
+        shutil.copy(cache, path / ".matplotlib" / cache.name)
+        if isolation.drops_user:
+            os.chown(path / ".matplotlib" / cache.name, SANDBOX_UID, SANDBOX_GID)
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _font_cache() -> Path | None:
+    """Matplotlib's font list, built once by the grader so that no kernel builds it again."""
+    try:
+        import matplotlib
+        from matplotlib import font_manager  # noqa: F401 - builds the cache on first import
+
+        found = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+    except Exception:  # noqa: BLE001 - only a speed-up
+        return None
+    return found[-1] if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def best_available() -> str | None:
+    """The strongest mode this host allows (probed once by running a command isolated), or None."""
+    if shutil.which("bwrap") is None or sys.platform != "linux":
+        return None
+    mode = BUBBLEWRAP_NOBODY if os.geteuid() == 0 and Path(SETPRIV).exists() else BUBBLEWRAP
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="isolation-probe-") as tmp:
+        os.chmod(tmp, 0o755)
+        isolation = Isolation(mode)
+        scratch = make_scratch(Path(tmp) / "scratch", isolation)
+        probe = command(isolation, [sys.executable, "-c", _PROBE], scratch)
+        try:
+            result = subprocess.run(probe, capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    return mode if result.returncode == 0 else None
+
+
+_PROBE = """
+import os, socket, sys
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("1.1.1.1", 53))
+    sys.exit(3)
+except OSError:
+    pass
+sys.exit(0 if os.getpid() <= 2 else 4)
+"""
+
+
+def choose(allow_network: bool = False, allow_none: bool = False) -> Isolation:
+    """The isolation of a grading run: the strongest available, or none if the instructor allows it.
+
+    Raises:
+        IsolationUnavailable: if the host cannot isolate and ``allow_none`` is False.
+    """
+    mode = best_available()
+    if mode is None:
+        if not allow_none:
+            raise IsolationUnavailable(
+                "this host cannot isolate student code: bubblewrap (bwrap) is missing or namespaces are not allowed. "
+                "Install it (Debian/Ubuntu: apt-get install bubblewrap; run as root or allow unprivileged user "
+                "namespaces), or pass --no-isolation to grade anyway: student code could then read the grader's "
+                "references, the solutions and the other submissions (see docs/grading.md).")
+        return Isolation(NONE, allow_network)
+    return Isolation(mode, allow_network)
