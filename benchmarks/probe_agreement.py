@@ -21,16 +21,19 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="folder holding cifar10_uint8.npz")
-    parser.add_argument("--record", action="store_true", help="write the JSON to benchmarks/results/")
-    args = parser.parse_args(argv)
+def random_init_features(data_dir: str):
+    """Features of a random-init SmallConvNet (seed 0) for all of real CIFAR-10, on the CPU.
+
+    Args:
+        data_dir: folder holding ``cifar10_uint8.npz``.
+
+    Returns:
+        ``(xtr [50000, 256], ytr [50000], xte [10000, 256], yte [10000], seconds)``.
+    """
     os.environ["SELFSUP_MODE"] = "full"
-    os.environ["SELFSUP_DATA"] = str(Path(args.data).resolve())
+    os.environ["SELFSUP_DATA"] = str(Path(data_dir).resolve())
 
     import torch
-    from sklearn.linear_model import LogisticRegression
 
     from selfsup import data, models, probe, runtime
 
@@ -41,7 +44,27 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     xtr, ytr = probe.extract_features(net, train, device)
     xte, yte = probe.extract_features(net, test, device)
-    seconds_features = time.perf_counter() - start
+    return xtr, ytr, xte, yte, time.perf_counter() - start
+
+
+def arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """``--data`` (the decoded pack's folder) and ``--record``, the two options of the probe benchmarks."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder holding cifar10_uint8.npz")
+    parser.add_argument("--record", action="store_true", help="write the JSON to benchmarks/results/")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = arguments(__doc__, argv)
+    xtr, ytr, xte, yte, seconds_features = random_init_features(args.data)
+
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from selfsup import probe
+
+    device = torch.device("cpu")
     start = time.perf_counter()
     ours = probe.linear_probe(xtr, ytr, xte, yte, device)
     seconds_ours = time.perf_counter() - start
@@ -61,10 +84,15 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": {"features": round(seconds_features, 1), "selfsup_probe": round(seconds_ours, 1),
                     "sklearn_probe": round(seconds_sklearn, 1)},
     }
+    return show(report, "probe-agreement-cpu" if args.record else None)
+
+
+def show(report: dict, record_as: str | None) -> dict:
+    """Print ``report``; with ``record_as``, also write it to ``benchmarks/results/<date>-<record_as>.json``."""
     print(json.dumps(report, indent=1))
-    if args.record:
+    if record_as:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{report['date']}-probe-agreement-cpu.json").write_text(json.dumps(report, indent=1) + "\n")
+        (RESULTS / f"{report['date']}-{record_as}.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 

@@ -17,7 +17,8 @@
 # **Learning goals.** After this notebook you can
 # 1. turn an unlabeled dataset into a labeled pretext dataset (three times);
 # 2. evaluate a representation with a **linear probe** and a **t-SNE** plot;
-# 3. explain why some pretext tasks give better features than others, with evidence from your run.
+# 3. measure how many labels each representation needs (a **label-efficiency** curve);
+# 4. explain why some pretext tasks give better features than others, with evidence from your run.
 #
 # Every method uses the same backbone, `SmallConvNet` (3 conv blocks, a 256-d output, 618,240
 # parameters), so differences come from the task and not the architecture. We bracket the
@@ -32,13 +33,16 @@
 # %% [markdown]
 # ## Setup
 #
-# The constants below are the only knobs. `runtime.setting(name, full=..., grading=...)` picks the
-# value for the current mode (you can override any of them with an environment variable
-# `SELFSUP_<NAME>`).
+# The first code cell above (written by the course build, the same in every notebook) installs the
+# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the cells below
+# use: run it first, also after a restart. The constants below are the only knobs.
+# `runtime.setting(name, full=..., grading=...)` picks the value for the current mode (you can
+# override any of them with an environment variable `SELFSUP_<NAME>`).
 
 # %%
 import itertools
 import random
+import time
 
 import torch
 from torch.nn import functional as F
@@ -52,10 +56,14 @@ LR = runtime.setting("LR", full=2e-3, grading=2e-3)
 TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=100)
 # Pretext datasets are built one image at a time in worker processes (Colab has 2 CPU cores).
 NUM_WORKERS = runtime.setting("NUM_WORKERS", full=2, grading=0)
+# Part 6: labelled training images per class, and random draws of them per budget.
+LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
+LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
 
 results = {}        # method -> linear-probe test accuracy, filled as the notebook runs
 pretext_scores = {}  # method -> accuracy (or loss) on the pretext task itself
 embeddings = {}     # method -> (features, labels) of test images, for the t-SNE plots
+features = {}       # method -> (train features, train labels, test features, test labels), for Part 6
 
 # %% [markdown]
 # ## Part 0 - Data
@@ -90,9 +98,10 @@ viz.show_images([train_set[i][0] for i in range(16)], [data.CLASSES[train_set[i]
 
 # %%
 def evaluate(name, backbone):
-    """Linear-probe accuracy of a backbone; keeps test features for the t-SNE plots."""
+    """Linear-probe accuracy of a backbone; keeps its features for the t-SNE plots and Part 6."""
     train_feats, train_labels = probe.extract_features(backbone, train_gpu, DEVICE)
     test_feats, test_labels = probe.extract_features(backbone, test_gpu, DEVICE)
+    features[name] = (train_feats, train_labels, test_feats, test_labels)
     results[name] = probe.linear_probe(train_feats, train_labels, test_feats, test_labels, DEVICE)
     keep = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(0))[:TSNE_POINTS]
     embeddings[name] = (test_feats[keep], test_labels[keep])
@@ -175,8 +184,8 @@ class RotationDataset(Dataset):
 
     Returns (per item):
         ``(x_rot, label)``: ``x_rot`` float tensor ``[3, H, W]`` equal to
-        ``torch.rot90(x, label, dims=(-2, -1))``, and ``label`` an int drawn uniformly from
-        {0, 1, 2, 3} each time the item is read.
+        ``torch.rot90(x, label, dims=(-2, -1))`` (up to rounding to 8-bit pixels), and ``label``
+        an int drawn uniformly from {0, 1, 2, 3} each time the item is read.
 
     Hint:
         ``random.randrange(4)`` draws the label; rotate by that same label.
@@ -227,10 +236,13 @@ evaluate("rotation", rotation_model.backbone)
 # ## Part 3 - Jigsaw puzzles (Noroozi & Favaro, 2016)
 #
 # Cut the image into a 2x2 grid of tiles, shuffle them with one of the 4! = 24 permutations and
-# ask the network which permutation it was. The original paper uses 3x3 tiles of larger images,
-# a chosen subset of 100 permutations and a siamese network that embeds each tile separately; on
-# 32x32 images we keep the idea and shrink it: 2x2 tiles of 16x16 pixels, all 24 permutations,
-# and our usual backbone on the whole shuffled image.
+# ask the network which permutation it was. The original paper cuts 3x3 tiles from larger images
+# and embeds each tile separately with a siamese network. Of the 9! = 362,880 orderings of 9
+# tiles its main experiments use a set of 1,000, chosen greedily so that any two differ in as
+# many positions as possible (a large Hamming distance); an ablation varies the size of the set
+# and the distances within it (the permutation file released with the authors' code holds a set
+# of 100). On 32x32 images we keep the idea and shrink it: 2x2 tiles of 16x16 pixels, all 24
+# permutations, and our usual backbone on the whole shuffled image.
 #
 # ### Exercise 1.2 - `JigsawDataset` (3 pts)
 #
@@ -253,8 +265,8 @@ class JigsawDataset(Dataset):
 
     Returns (per item):
         ``(x_shuffled, perm_index)``: ``x_shuffled`` float tensor ``[3, H, W]`` whose tile at
-        position ``p`` is input tile ``PERMUTATIONS[perm_index][p]``, and ``perm_index`` an int
-        drawn uniformly from 0-23 each time the item is read.
+        position ``p`` is input tile ``PERMUTATIONS[perm_index][p]`` (up to rounding to 8-bit
+        pixels), and ``perm_index`` an int drawn uniformly from 0-23 each time the item is read.
 
     Hint:
         Cut ``x`` into a list of 4 tiles, reorder the list, then ``torch.cat`` the rows back.
@@ -270,8 +282,9 @@ class JigsawDataset(Dataset):
         ### BEGIN SOLUTION
         x, _ = self.base[index]
         perm_index = random.randrange(len(PERMUTATIONS))
-        _, h, w = x.shape
-        tiles = [x[:, r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2] for r in (0, 1) for c in (0, 1)]
+        _, height, width = x.shape
+        tiles = [x[:, r * height // 2:(r + 1) * height // 2, c * width // 2:(c + 1) * width // 2]
+                 for r in (0, 1) for c in (0, 1)]
         out = [tiles[i] for i in PERMUTATIONS[perm_index]]
         top, bottom = torch.cat(out[:2], dim=2), torch.cat(out[2:], dim=2)
         return torch.cat([top, bottom], dim=1), perm_index
@@ -324,7 +337,8 @@ class ColorizationDataset(Dataset):
     Returns (per item):
         ``(gray, color)``, both float tensors ``[3, H, W]``: ``color`` is ``x`` unchanged and
         ``gray`` is ``normalize(luma repeated 3 times)``, where ``luma = 0.299 R + 0.587 G + 0.114 B``
-        of ``denormalize(x)``.
+        of ``denormalize(x)``. The checks accept a difference of up to 2 grey levels of 8-bit
+        pixels (a round trip through uint8 or PIL), nothing more.
 
     Hint:
         ``data.denormalize(x)`` gives pixels in [0, 1]; ``.expand(3, -1, -1)`` repeats one channel.
@@ -393,8 +407,8 @@ class ColorizationNet(torch.nn.Module):
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        h = self.fc(self.backbone(x)).view(-1, 128, 4, 4)
-        return data.normalize(torch.sigmoid(self.decoder(h)))
+        grid = self.fc(self.backbone(x)).view(-1, 128, 4, 4)  # the representation as a 4x4 map of 128 channels
+        return data.normalize(torch.sigmoid(self.decoder(grid)))
         ### END SOLUTION
 
 
@@ -416,12 +430,19 @@ colorization_train = ColorizationDataset(train_set)
 history = train.fit(colorization_model, pretext_loader(colorization_train, shuffle=True), colorization_step,
                     NUM_EPOCHS, LR, DEVICE, desc="colorization")
 colorization_model.eval()
+squared_error, pixels = 0.0, 0
 with torch.no_grad():
-    gray, color = next(iter(pretext_loader(ColorizationDataset(test_set), False)))
-    prediction = colorization_model(gray.to(DEVICE)).float().cpu()
-pretext_scores["colorization"] = F.mse_loss(prediction, color).item()
-print(f"trained in {history.seconds:.0f} s; test MSE {pretext_scores['colorization']:.3f} (normalised units)")
-viz.show_images(torch.cat([gray[:8], prediction[:8], color[:8]]), ["gray"] * 8 + ["predicted"] * 8 + ["true"] * 8)
+    for gray, color in pretext_loader(ColorizationDataset(test_set), False):  # the whole test split
+        prediction = colorization_model(gray.to(DEVICE)).float().cpu()
+        squared_error += F.mse_loss(prediction, color, reduction="sum").item()
+        pixels += color.numel()
+pretext_scores["colorization"] = squared_error / pixels
+print(f"trained in {history.seconds:.0f} s; MSE on the {len(test_set):,} test images "
+      f"{pretext_scores['colorization']:.3f} (normalised units)")
+gray, color = next(iter(pretext_loader(ColorizationDataset(test_set), False)))
+with torch.no_grad():
+    prediction = colorization_model(gray[:8].to(DEVICE)).float().cpu()
+viz.show_images(torch.cat([gray[:8], prediction, color[:8]]), ["gray"] * 8 + ["predicted"] * 8 + ["true"] * 8)
 evaluate("colorization", colorization_model.backbone)
 
 # %% [markdown]
@@ -450,7 +471,37 @@ print("pretext-task scores:", {k: round(v, 3) for k, v in pretext_scores.items()
 viz.tsne_grid(embeddings)
 
 # %% [markdown]
-# ## Part 6 - Questions (written, graded by hand)
+# ## Part 6 - Label efficiency: how many labels does each representation need?
+#
+# Self-supervision exists because labels are expensive. So the question that matters is not only
+# how good a representation is with all 50,000 labels, but how good it is with **few**: a
+# representation that needs 10 labelled images per class to reach what another reaches with
+# 1,000 saves 99% of the labelling. We re-use the features extracted above (nothing is trained
+# again) and fit the same linear probe on `LABELS_PER_CLASS` randomly chosen labelled training
+# images per class, `LABEL_DRAWS` times with different random images, for every method. Each line
+# is the mean over the draws, the band the range from the worst to the best draw, and the last
+# point the probe on all labels from Part 5.
+#
+# **Cost** (measured by the course with `benchmarks/label_efficiency_cost.py` on real CIFAR-10
+# features of a random-init backbone, 2 CPU cores): the nine probes of one method (3 draws at 10,
+# 100 and 1,000 labels per class) took 9 s, against 23 s for one probe on all 50,000 labels. On a
+# GPU these small fits are bound by the number of L-BFGS steps, not by the number of images, and
+# the nine probes take 1,613 steps against 235 for the full probe: so expect, as an estimate for
+# a T4, about seven times the time of one full probe per method. In grading mode (400 images) the
+# whole part takes under 2 s. The cell prints how long it took in your run.
+
+# %%
+started = time.perf_counter()
+curves = {name: probe.label_efficiency(*feats, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
+                                       seed=SEED) for name, feats in features.items()}
+print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
+per_class_all = len(train_set) // len(data.CLASSES)
+viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")
+for name, curve in curves.items():
+    print(f"{name:>13}: " + ", ".join(f"{k} per class {100 * sum(a) / len(a):.1f}%" for k, a in curve.items()))
+
+# %% [markdown]
+# ## Part 7 - Questions (written, graded by hand)
 #
 # Answer in a few sentences each, using the numbers and plots from **your** run.
 #
@@ -469,12 +520,14 @@ viz.tsne_grid(embeddings)
 
 # %% [markdown]
 # ### Question 2 (2 pts)
-# Rotation prediction usually gives the best features of the three pretext tasks here. What must a
-# network know about an image to tell its rotation, and for which CIFAR-10 classes or images is the
-# task ambiguous?
+# Which of the three pretext tasks gave the best linear probe in your run? Take rotation
+# prediction: what must a network know about an image to tell its rotation, and for which CIFAR-10
+# classes or images is the task ambiguous?
 
 # %% [markdown] answer="q_rotation" points=2
 # ### BEGIN SOLUTION
+# (The ranking is the student's own; a good answer quotes the three probe accuracies of the table
+# and says whether their differences are larger than the spread of the label-efficiency draws.)
 # To tell "upright" from "upside down" the network must locate and recognise object parts that have
 # a canonical orientation (heads, legs, wheels on the ground, sky above), which is class-relevant
 # semantic information. The task is ambiguous for images without a canonical orientation: objects
@@ -507,4 +560,24 @@ viz.tsne_grid(embeddings)
 # dominated by easy, low-level regularities (sky is blue, grass is green, brightness of each pixel)
 # that need little object knowledge, so the backbone is not pushed to learn semantics; Zhang et al.
 # predict a distribution over colours with class rebalancing for this reason.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 5 (2 pts)
+# Read the label-efficiency figure of Part 6. With 10 labelled images per class, which
+# representation is best, and does the ranking of the methods stay the same up to all labels? At
+# which label budget does each pretext task start to pay off against the random-init floor, and how
+# many labels does the supervised backbone, itself trained with all 50,000 labels, have over them?
+
+# %% [markdown] answer="q_label_efficiency" points=2
+# ### BEGIN SOLUTION
+# A good answer reads the numbers of the student's own run: the accuracy of every method at 10,
+# 100 and 1,000 labels per class and with all labels, and whether the bands overlap. A pretext task
+# "pays off" at the smallest budget where its band lies above the random-init band; where the bands
+# overlap, the run cannot tell the two apart. If the ranking changes between budgets, the method
+# that wins with few labels is the one whose features already separate the classes along a few
+# directions, which is what a probe fitted on 100 images can find; with 50,000 labels the probe can
+# also use weaker directions. The supervised backbone is not a fair competitor: its features were
+# shaped by every label of the training set, so its curve shows what a representation can reach,
+# not what self-supervision gives for free.
 # ### END SOLUTION

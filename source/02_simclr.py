@@ -23,7 +23,8 @@
 # 2. implement the NT-Xent loss so that it is exact, symmetric and numerically stable;
 # 3. read a contrastive representation: similarity matrices, positive/negative histograms, the
 #    ranking of positives, a linear probe and t-SNE;
-# 4. compare SimCLR with the pretext tasks of Notebook 1, with numbers from recorded runs.
+# 4. measure how many labels the representation needs (a label-efficiency curve);
+# 5. compare SimCLR with the pretext tasks of Notebook 1, with numbers from recorded runs.
 #
 # The backbone is the same `SmallConvNet` as in Notebook 1, so differences come from the method.
 #
@@ -36,14 +37,17 @@
 # %% [markdown]
 # ## Setup
 #
-# The constants below are the only knobs. `runtime.setting(name, full=..., grading=...)` picks the
-# value for the current mode (you can override any of them with an environment variable
-# `SELFSUP_<NAME>`). The training recipe (learning rate, temperature, schedule) is explained in
-# Part 4.
+# The first code cell above (written by the course build, the same in every notebook) installs the
+# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the cells below
+# use: run it first, also after a restart. The constants below are the only knobs.
+# `runtime.setting(name, full=..., grading=...)` picks the value for the current mode (you can
+# override any of them with an environment variable `SELFSUP_<NAME>`). The training recipe
+# (learning rate, temperature, schedule) is explained in Part 4.
 
 # %%
 import functools
 import math
+import time
 
 import kornia.augmentation as K
 import matplotlib.pyplot as plt
@@ -62,11 +66,17 @@ WEIGHT_DECAY = runtime.setting("WEIGHT_DECAY", full=5e-4, grading=5e-4)
 TEMPERATURE = runtime.setting("TEMPERATURE", full=0.2, grading=0.2)
 TSNE_POINTS = runtime.setting("TSNE_POINTS", full=2000, grading=100)
 PROBE_ITERATIONS = runtime.setting("PROBE_ITERATIONS", full=500, grading=100)  # L-BFGS steps of the probe
-# The bonus temperature ablation: a shorter run per temperature, on a subset in grading mode.
+# The bonus temperature ablation: a shorter run per temperature, on a subset in grading mode. The
+# sweep includes the TEMPERATURE of Part 4.
 ABLATION_EPOCHS = runtime.setting("ABLATION_EPOCHS", full=3, grading=1)
 ABLATION_IMAGES = runtime.setting("ABLATION_IMAGES", full=50000, grading=64)
+ABLATION_TEMPERATURES = tuple(sorted({0.1, TEMPERATURE, 0.5, 1.0}))
+# Part 6: labelled training images per class, and random draws of them per budget.
+LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
+LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
 
-results = {}  # method -> linear-probe test accuracy, filled as the notebook runs
+results = {}   # method -> linear-probe test accuracy, filled as the notebook runs
+features = {}  # method -> (train features, train labels, test features, test labels), for Part 6
 
 # %% [markdown]
 # ## Part 0 - Data
@@ -90,10 +100,12 @@ viz.show_images([train_set[i][0] for i in range(8)], [data.CLASSES[train_set[i][
 # %% [markdown]
 # ## Part 1 - Two views of every image
 #
-# SimCLR's ablations (Section 3 of the paper) show that the choice of augmentations matters more
-# than anything else. Two of them carry most of the weight: **random resized crops** (the views see
-# different parts of the object at different scales) and **colour jitter** (without it, two crops
-# of one image can be matched by their colour histogram alone, a shortcut that teaches nothing).
+# Section 3 of the SimCLR paper studies the augmentations: no single one is enough, their
+# *composition* is what makes the prediction task useful, and one pair stands out, **random
+# resized crops** (the views see different parts of the object at different scales) with **colour
+# distortion** (without it, two crops of one image can be matched by their colour histogram alone,
+# a shortcut that teaches nothing). It also finds that contrastive learning benefits from stronger
+# colour distortion than supervised training does.
 #
 # ### Exercise 2.1 - `simclr_augment` (3 pts)
 #
@@ -187,9 +199,8 @@ checks.simclr.check_two_views(two_views, strict=True)
 # views of a column close together.
 
 # %%
-augment = simclr_augment()
 x, _ = test_gpu.batch(torch.arange(8))
-view1, view2 = two_views(x, augment)
+view1, view2 = two_views(x, simclr_augment())
 viz.show_images(torch.cat([x, view1, view2]).cpu(), ["original"] * 8 + ["view 1"] * 8 + ["view 2"] * 8)
 
 # %% [markdown]
@@ -308,9 +319,17 @@ checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 #
 # ### Exercise 2.5 - `nt_xent_loss` (4 pts)
 #
-# During training `fit` runs the model under mixed precision, so `z` arrives in float16: compute the
-# loss in float32 (`.float()`), or `exp(1 / 0.05)` alone would overflow float16. Create every new
-# tensor on the inputs' device (`device=z1.device`).
+# **Mixed precision.** On a GPU, `train.fit` runs every training step inside
+# `torch.autocast(dtype=torch.float16)`: the model's matrix products run in float16 and `z`
+# arrives in float16 (which overflows above 65,504: `exp(1 / 0.05)` alone is about 4.9e8). Casting
+# with `.float()` is **not** enough inside autocast: autocast decides the precision of each
+# operation, and a matrix product of two float32 tensors still runs in half precision. To compute
+# the similarities in float32, turn autocast off around them, as `simclr_step` below does for the
+# augmentation: `with torch.autocast(device_type=z1.device.type, enabled=False):`, then `.float()`.
+# The checks run your loss on float16 inputs and inside float16 autocast, and accept it if it stays
+# finite and within 0.1% of its own float32 value (half-precision rounding is fine, overflow is not).
+#
+# Create every new tensor on the inputs' device (`device=z1.device`).
 
 # %% solution="nt_xent_loss"
 def nt_xent_loss(z1, z2, temperature):
@@ -324,20 +343,24 @@ def nt_xent_loss(z1, z2, temperature):
     Returns:
         A scalar tensor (float32): the mean of the loss over the 2N anchors. It does not depend on
         the norms of the rows of ``z1`` and ``z2`` (they are L2-normalised inside) and it is
-        symmetric: ``nt_xent_loss(z1, z2, t) == nt_xent_loss(z2, z1, t)``.
+        symmetric: ``nt_xent_loss(z1, z2, t) == nt_xent_loss(z2, z1, t)``. Called inside
+        ``torch.autocast`` or on float16 inputs it stays finite and within 0.1% (relative) of its
+        float32 value.
 
     Hint:
-        ``F.normalize``, one matrix product, ``masked_fill`` of the diagonal with ``float("-inf")``,
-        then ``F.cross_entropy`` with targets ``[N, ..., 2N-1, 0, ..., N-1]``.
+        Inside ``with torch.autocast(device_type=z1.device.type, enabled=False):``,
+        ``F.normalize`` the float32 rows, one matrix product, ``masked_fill`` of the diagonal with
+        ``float("-inf")``, then ``F.cross_entropy`` with targets ``[N, ..., 2N-1, 0, ..., N-1]``.
     """
     ### BEGIN SOLUTION
     n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    logits = z @ z.T / temperature
-    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
-    return F.cross_entropy(logits, targets)
+    with torch.autocast(device_type=z1.device.type, enabled=False):  # similarities in float32
+        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+        logits = z @ z.T / temperature
+        self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+        logits = logits.masked_fill(self_mask, float("-inf"))
+        targets = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
+        return F.cross_entropy(logits, targets)
     ### END SOLUTION
 
 
@@ -351,7 +374,8 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 # ## Part 4 - Training
 #
 # One training step: two views of the batch (augmented in float32, outside mixed precision), one
-# forward pass of the 2N views through backbone and head, and the loss. `train.fit` does the rest
+# forward pass of the 2N views through backbone and head, and the loss. The augmentation is an
+# argument of the step, built by `train_simclr` from your `simclr_augment`. `train.fit` does the rest
 # (AdamW, schedule, mixed precision on CUDA, progress bar), as in Notebook 1.
 #
 # **The recipe.** The budget is fixed: `NUM_EPOCHS = 10` epochs, batch 256 and the `SmallConvNet`
@@ -374,7 +398,7 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 # course's recorded reference run measured.
 
 # %%
-def simclr_step(model, batch, temperature=TEMPERATURE):
+def simclr_step(model, batch, augment, temperature):
     """NT-Xent of a SimCLRModel on two views of an (images, labels) batch; the labels are unused."""
     x, _ = batch
     with torch.autocast(device_type=x.device.type, enabled=False):
@@ -389,7 +413,7 @@ def train_simclr(num_epochs, temperature, dataset, desc):
     runtime.seed_everything(SEED)
     model = SimCLRModel(models.SmallConvNet(), ProjectionHead())
     loader = data.DeviceLoader(dataset, BATCH_SIZE, shuffle=True, drop_last=True, seed=SEED)
-    step = functools.partial(simclr_step, temperature=temperature)
+    step = functools.partial(simclr_step, augment=simclr_augment(), temperature=temperature)
     history = train.fit(model, loader, step, num_epochs, LR, DEVICE, weight_decay=WEIGHT_DECAY, desc=desc)
     return model, history
 
@@ -413,25 +437,25 @@ viz.loss_curves({"SimCLR": history.epoch_losses}, ylabel="NT-Xent")
 
 # %%
 def probe_accuracy(backbone, train_data):
-    """Linear-probe test accuracy of a frozen backbone (probe fitted on ``train_data``), and its test features."""
+    """Linear-probe test accuracy of a frozen backbone (probe fitted on ``train_data``), and the features."""
     train_feats, train_labels = probe.extract_features(backbone, train_data, DEVICE)
     test_feats, test_labels = probe.extract_features(backbone, test_gpu, DEVICE)
     accuracy = probe.linear_probe(train_feats, train_labels, test_feats, test_labels, DEVICE,
                                   max_iter=PROBE_ITERATIONS)
-    return accuracy, (test_feats, test_labels)
+    return accuracy, (train_feats, train_labels, test_feats, test_labels)
 
 
 def evaluate(name, backbone):
-    """Record the linear-probe accuracy of a backbone in ``results``; return its test features."""
-    results[name], features = probe_accuracy(backbone, train_gpu)
+    """Record the linear-probe accuracy of a backbone in ``results``; keep its features for Part 6."""
+    results[name], features[name] = probe_accuracy(backbone, train_gpu)
     print(f"{name}: linear-probe accuracy {100 * results[name]:.1f}%")
-    return features
 
 
 runtime.seed_everything(SEED)
 random_model = SimCLRModel(models.SmallConvNet(), ProjectionHead()).to(DEVICE)
 evaluate("random init", random_model.backbone)
-test_feats, test_labels = evaluate("SimCLR", simclr.backbone)
+evaluate("SimCLR", simclr.backbone)
+_, _, test_feats, test_labels = features["SimCLR"]
 keep = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(0))[:TSNE_POINTS]
 viz.tsne_plot(test_feats[keep], test_labels[keep], "SimCLR features h (CIFAR-10 test)")
 
@@ -439,13 +463,14 @@ viz.tsne_plot(test_feats[keep], test_labels[keep], "SimCLR features h (CIFAR-10 
 # ### 5.2 Similarities of views
 #
 # Take 16 test images, two views each, and compute the 32 x 32 matrix of cosine similarities of
-# their projections `z`, ordered `[view 1 of images 0-15, view 2 of images 0-15]`. For a good
-# model, the two off-diagonal lines `(i, i + 16)` and `(i + 16, i)` - the positives - light up.
-# The random-init model is on the left for comparison.
+# their projections `z`, ordered `[view 1 of images 0-15, view 2 of images 0-15]`. The black lines
+# separate the two views' blocks; the circles mark the positives, the two off-diagonal lines
+# `(i, i + 16)` and `(i + 16, i)`, which light up for a good model. The random-init model is on
+# the left for comparison.
 
 # %%
 @torch.no_grad()
-def view_similarities(model, x):
+def view_similarities(model, x, augment):
     """Cosine similarities ``[2B, 2B]`` of the projections of two views of every image of ``x``."""
     model.eval()
     view1, view2 = two_views(x, augment)
@@ -456,12 +481,19 @@ def view_similarities(model, x):
 
 runtime.seed_everything(SEED)
 x, _ = test_gpu.batch(torch.arange(16))
+n = len(x)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
 for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    image = ax.imshow(view_similarities(model, x), vmin=-1, vmax=1, cmap="RdBu_r")
+    image = ax.imshow(view_similarities(model, x, simclr_augment()), vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.axhline(n - 0.5, color="black", linewidth=1)
+    ax.axvline(n - 0.5, color="black", linewidth=1)
+    rows = torch.arange(2 * n)
+    ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
+               label="positive pairs")
     ax.set_title(f"{name}: cosine similarity of z")
     ax.set_xlabel("view 1 | view 2")
     ax.set_ylabel("view 1 | view 2")
+axes[0].legend(loc="upper right", fontsize=7)
 fig.colorbar(image, ax=axes, shrink=0.8)
 plt.show()
 
@@ -472,6 +504,8 @@ plt.show()
 # image) should move to the right of the negative similarities (views of different images). The
 # **ranking accuracy** asks, for each of the 2N views, whether its positive is the most similar of
 # the 2N - 1 other views: exactly the decision that NT-Xent trains. Chance is `1 / (2N - 1)`.
+# The histograms are densities (each has area 1), each panel on its own vertical scale: compare
+# where the two histograms of a panel lie, not the heights across panels.
 
 # %%
 def positives_and_negatives(similarities):
@@ -495,22 +529,49 @@ runtime.seed_everything(SEED)
 n_pairs = min(512, len(test_gpu))
 x, _ = test_gpu.batch(torch.arange(n_pairs))
 ranking = {}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    similarities = view_similarities(model, x)
+    similarities = view_similarities(model, x, simclr_augment())
     positives, negatives = positives_and_negatives(similarities)
     ranking[name] = ranking_accuracy(similarities)
     ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
     ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
     ax.set_title(f"{name}: ranking accuracy {100 * ranking[name]:.1f}%")
     ax.set_xlabel("cosine similarity of z")
+    ax.set_ylabel("density")
 axes[0].legend()
 fig.tight_layout()
 plt.show()
 print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2 * n_pairs - 1):.2f}%")
 
 # %% [markdown]
-# ## Part 6 - Comparison with Notebook 1
+# ## Part 6 - Label efficiency: how many labels does SimCLR need?
+#
+# The point of self-supervision is a representation that needs few labels. We re-use the features
+# of Part 5 (nothing is trained again) and fit the same linear probe on `LABELS_PER_CLASS`
+# randomly chosen labelled training images per class, `LABEL_DRAWS` times with different images,
+# for both backbones. Each line is the mean over the draws, the band the range from the worst to
+# the best draw, and the last point the probe on all labels. The figure has the same style as in
+# Notebook 1, so you can put the two side by side.
+#
+# **Cost.** As in Notebook 1 (measured there): on 2 CPU cores the nine probes of one backbone cost
+# less than one probe on all 50,000 labels; on a GPU, where these small fits are bound by the
+# number of L-BFGS steps rather than by the images, expect about seven times one full probe per
+# backbone (an estimate from the step counts). In grading mode the part takes under a second. The
+# cell prints how long it took in your run.
+
+# %%
+started = time.perf_counter()
+curves = {name: probe.label_efficiency(*feats, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
+                                       seed=SEED, max_iter=PROBE_ITERATIONS) for name, feats in features.items()}
+print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
+per_class_all = len(train_set) // len(data.CLASSES)
+viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")
+for name, curve in curves.items():
+    print(f"{name:>11}: " + ", ".join(f"{k} per class {100 * sum(a) / len(a):.1f}%" for k, a in curve.items()))
+
+# %% [markdown]
+# ## Part 7 - Comparison with Notebook 1
 #
 # The first column comes from this run. The second is the course's **recorded reference run** of
 # Notebooks 1 and 2 (labelled with its date and hardware), loaded from the helper package rather
@@ -533,34 +594,46 @@ viz.bar_chart(chart, title="Linear probe on frozen SmallConvNet features (CIFAR-
 print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ranking.items()})
 
 # %% [markdown]
-# ## Part 7 - Bonus (not graded): the temperature
+# ## Part 8 - Bonus (not graded): the temperature
 #
 # The temperature decides how peaked the softmax over candidates is. We train a fresh model for
-# `ABLATION_EPOCHS` epochs at each of four temperatures and probe it. Before you look at the plot,
-# guess: which temperature wins, and is the curve flat or sharply peaked? Then read the answer off
-# **your** plot: is the best temperature of the short runs the one we used in Part 4? If it is not,
-# what would you change, and what does that say about tuning on short runs?
+# `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES`, which includes the
+# `TEMPERATURE` of Part 4 (the dashed line), and probe it. Before you look at the plot, guess: which
+# temperature wins, and is the curve flat or sharply peaked? Then read the answer off **your** plot.
+#
+# The error bars are one standard error of each accuracy, `sqrt(p (1 - p) / n)` for a probe
+# scored on `n` test images: the noise of measuring on a finite test set. They leave out the
+# noise of training (another seed gives another network), so two points whose bars overlap are
+# not different, and two whose bars do not overlap may still be. Is the temperature of Part 4 the
+# best of the short runs, beyond that noise? If not, what would you change, and what does that
+# say about tuning on short runs?
 
 # %%
 ablation_set = train_gpu.subset(ABLATION_IMAGES, seed=SEED)
 ablation = {}
-for temperature in (0.1, 0.3, 0.5, 1.0):
+for temperature in ABLATION_TEMPERATURES:
     model, _ = train_simclr(ABLATION_EPOCHS, temperature, ablation_set, desc=f"t={temperature}")
     ablation[temperature], _ = probe_accuracy(model.backbone, ablation_set)
     print(f"temperature {temperature}: linear probe {100 * ablation[temperature]:.1f}%")
 
-fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.plot(list(ablation), [100 * v for v in ablation.values()], marker="o")
+accuracy = torch.tensor(list(ablation.values()))
+error = (accuracy * (1 - accuracy) / len(test_gpu)).sqrt()
+fig, ax = plt.subplots(figsize=(5.5, 3.5))
+ax.errorbar(list(ablation), 100 * accuracy, yerr=100 * error, marker="o", capsize=3,
+            label=f"probe +- 1 standard error ({len(test_gpu):,} test images)")
+ax.axvline(TEMPERATURE, color="gray", linestyle="--", label=f"TEMPERATURE of Part 4 ({TEMPERATURE})")
 ax.set_xscale("log")
 ax.set_xticks(list(ablation), [str(t) for t in ablation])
+ax.minorticks_off()
 ax.set_xlabel("temperature")
 ax.set_ylabel("linear probe (%)")
 ax.set_title(f"SimCLR temperature ablation (epochs per run: {ABLATION_EPOCHS})")
+ax.legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## Part 8 - Questions (written, graded by hand)
+# ## Part 9 - Questions (written, graded by hand)
 #
 # Answer in a few sentences each, using the numbers and plots from **your** run.
 #
@@ -607,4 +680,23 @@ plt.show()
 # recoloured positive. Ranking accuracy asks to recognise this exact image among hundreds of
 # similar ones, a harder and different task than recognising its class; the overlap of the positive
 # and negative histograms shows how often a negative beats the positive.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 4 (2 pts)
+# Read the label-efficiency figure of Part 6 next to the one of Notebook 1 (or the recorded
+# reference). With 10 and with 100 labelled images per class, how far is SimCLR above the
+# random-init backbone, and how does that gap compare with the gap when every label is used? At
+# which label budget, if any, does SimCLR beat each pretext task of Notebook 1 in your runs?
+
+# %% [markdown] answer="q_label_efficiency" points=2
+# ### BEGIN SOLUTION
+# A good answer quotes the accuracies of the student's runs at each budget and compares the gaps
+# (SimCLR minus random init) at 10, 100 and all labels, saying whether the bands of the draws
+# overlap. If the gap is larger with few labels than with all of them, SimCLR's features are
+# useful precisely where labels are scarce: a linear probe fitted on 100 images can only exploit
+# directions that already separate the classes, and contrastive learning makes views of similar
+# images close in those few directions. The comparison with Notebook 1 must be made at equal label
+# budgets and equal training budgets (10 epochs, the same backbone); a method that wins with all
+# labels need not win with 10.
 # ### END SOLUTION

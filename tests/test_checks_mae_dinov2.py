@@ -263,7 +263,7 @@ def test_cls_attention_maps_accepts(fn):
     (attention_first_layer, "first layer"),
     (attention_off_by_one, "off by one"),
     (attention_head_mean, "one map per head"),
-    (attention_transposed, "h = H // patch_size rows"),
+    (attention_transposed, r"rows = H // patch_size"),
 ])
 def test_cls_attention_maps_rejects(fn, match):
     rejects("test_cls_attention_maps", fn, match)
@@ -352,62 +352,74 @@ def test_foreground_fixed_keep_fails_on_the_public_check_already():
 
 
 # =========================================================================== pca_rgb
-def _colour(scores, first):
-    if (first > 0).float().mean() > 0.5:
+def _two_stage(patch_features, scores_of, orient=True):
+    """Foreground from the first component (border scores lower), colours from ``scores_of(foreground tokens)``."""
+    n, rows, cols, d = patch_features.shape
+    x = patch_features.reshape(-1, d).double()
+    first = scores_of(x, 1)[:, 0]
+    edge = border_mask(n, rows, cols)
+    if orient and first[edge].mean() > first[~edge].mean():
         first = -first
     fg = first > 0
-    rgb = torch.zeros(len(scores), 3)
-    sel = scores[fg]
-    rgb[fg] = (sel - sel.amin(0)) / (sel.amax(0) - sel.amin(0))
-    return rgb, fg
+    rgb = torch.zeros(len(x), 3, dtype=torch.float64)
+    if fg.any():
+        colours = scores_of(x[fg], 3)
+        rgb[fg] = (colours - colours.amin(0)) / (colours.amax(0) - colours.amin(0))
+    return rgb.float().reshape(n, rows, cols, 3), fg.reshape(n, rows, cols)
+
+
+def border_mask(n, rows, cols):
+    inside = torch.zeros(n, rows, cols, dtype=torch.bool)
+    inside[:, 1:-1, 1:-1] = True
+    return ~inside.reshape(-1)
+
+
+def _sklearn_scores(x, k):
+    from sklearn.decomposition import PCA
+
+    return torch.from_numpy(PCA(n_components=k).fit_transform(x.numpy()))
+
+
+def _eigh_scores(x, k):
+    x = x - x.mean(0)
+    _, vectors = torch.linalg.eigh(x.T @ x)
+    return x @ vectors.flip(-1)[:, :k]
+
+
+def _svd_scores(x, k, centre=True):
+    x = x - x.mean(0) if centre else x
+    return x @ torch.linalg.svd(x, full_matrices=False)[2][:k].T
 
 
 def pca_sklearn(patch_features):
-    """Correct: scikit-learn's PCA (it centres), as float64 numpy."""
-    from sklearn.decomposition import PCA
-
-    n, h, w, d = patch_features.shape
-    scores = torch.from_numpy(PCA(n_components=4).fit_transform(patch_features.reshape(-1, d).double().numpy()))
-    rgb, fg = _colour(scores[:, 1:4].float(), scores[:, 0].float())
-    return rgb.reshape(n, h, w, 3), fg.reshape(n, h, w)
+    """Correct: scikit-learn's PCA (it centres) for both stages, in float64."""
+    return _two_stage(patch_features, _sklearn_scores)
 
 
 def pca_eigh(patch_features):
-    """Correct: eigenvectors of the covariance matrix, largest first."""
-    n, h, w, d = patch_features.shape
-    x = patch_features.reshape(-1, d).double()
-    x = x - x.mean(0)
-    _, vectors = torch.linalg.eigh(x.T @ x)
-    scores = (x @ vectors.flip(-1)[:, :4]).float()
-    rgb, fg = _colour(scores[:, 1:4], scores[:, 0])
-    return rgb.reshape(n, h, w, 3), fg.reshape(n, h, w)
-
-
-def _svd_scores(x):
-    _, _, vh = torch.linalg.svd(x, full_matrices=False)
-    return x @ vh[:4].T
+    """Correct: eigenvectors of the covariance matrix, largest first, for both stages."""
+    return _two_stage(patch_features, _eigh_scores)
 
 
 def pca_not_centred(patch_features):
-    n, h, w, d = patch_features.shape
-    scores = _svd_scores(patch_features.reshape(-1, d).float())
-    rgb, fg = _colour(scores[:, 1:4], scores[:, 0])
-    return rgb.reshape(n, h, w, 3), fg.reshape(n, h, w)
+    return _two_stage(patch_features, lambda x, k: _svd_scores(x, k, centre=False))
 
 
 def pca_not_centred_guarded(patch_features):
     """Not centred either, but survives an empty foreground (and then has the wrong one)."""
-    n, h, w, d = patch_features.shape
-    scores = _svd_scores(patch_features.reshape(-1, d).float())
-    fg = scores[:, 0] > scores[:, 0].median()
-    rgb = torch.zeros(len(scores), 3)
-    sel = scores[fg, 1:4]
-    rgb[fg] = (sel - sel.amin(0)) / (sel.amax(0) - sel.amin(0))
-    return rgb.reshape(n, h, w, 3), fg.reshape(n, h, w)
+    n, rows, cols, d = patch_features.shape
+    x = patch_features.reshape(-1, d).float()
+    first = _svd_scores(x, 1, centre=False)[:, 0]
+    fg = first > first.median()
+    rgb = torch.zeros(len(x), 3)
+    colours = _svd_scores(x[fg], 3).float()
+    rgb[fg] = (colours - colours.amin(0)) / (colours.amax(0) - colours.amin(0))
+    return rgb.reshape(n, rows, cols, 3), fg.reshape(n, rows, cols)
 
 
-def pca_first_three_as_rgb(patch_features):
-    return strict.reference_pca_rgb(patch_features, rgb_components=(0, 1, 2))
+def pca_one_pca(patch_features):
+    """The simplified variant: components 2-4 of the first PCA instead of a second PCA on the foreground."""
+    return strict.reference_pca_rgb(patch_features, second_pca=False)
 
 
 def pca_scaled_over_all(patch_features):
@@ -420,14 +432,21 @@ def pca_per_image(patch_features):
 
 
 def pca_no_sign_rule(patch_features):
-    n, h, w, d = patch_features.shape
-    x = patch_features.reshape(-1, d).float()
-    scores = _svd_scores(x - x.mean(0))
-    fg = scores[:, 0] > 0
+    return _two_stage(patch_features, _svd_scores, orient=False)
+
+
+def pca_smaller_side(patch_features):
+    """Orients the first component so that the foreground is the smaller side: wrong when objects fill the frame."""
+    n, rows, cols, d = patch_features.shape
+    x = patch_features.reshape(-1, d).double()
+    first = _svd_scores(x, 1)[:, 0]
+    if (first > 0).double().mean() > 0.5:
+        first = -first
+    fg = first > 0
     rgb = torch.zeros(len(x), 3)
-    sel = scores[fg, 1:4]
-    rgb[fg] = (sel - sel.amin(0)) / (sel.amax(0) - sel.amin(0))
-    return rgb.reshape(n, h, w, 3), fg.reshape(n, h, w)
+    colours = _svd_scores(x[fg], 3).float()
+    rgb[fg] = (colours - colours.amin(0)) / (colours.amax(0) - colours.amin(0))
+    return rgb.reshape(n, rows, cols, 3), fg.reshape(n, rows, cols)
 
 
 def pca_background_coloured(patch_features):
@@ -442,12 +461,13 @@ def test_pca_rgb_accepts(fn):
 
 
 @pytest.mark.parametrize("fn, match", [
-    (pca_not_centred, "did you centre the tokens"),
-    (pca_not_centred_guarded, "after centring the tokens"),
-    (pca_first_three_as_rgb, "Map components 2, 3 and 4"),
+    (pca_not_centred, "did you centre the tokens|centred tokens"),
+    (pca_not_centred_guarded, "centred tokens"),
+    (pca_one_pca, "second PCA on the foreground tokens only"),
     (pca_scaled_over_all, "over the foreground patches"),
-    (pca_per_image, "fit one PCA over the patch tokens of all images"),
-    (pca_no_sign_rule, "flip the first one|holds at most half"),
+    (pca_per_image, "over the patch tokens of all images"),
+    (pca_no_sign_rule, "border of the grid"),
+    (pca_smaller_side, "border of the grid"),
     (pca_background_coloured, "background patches should be black"),
 ])
 def test_pca_rgb_rejects(fn, match):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from selfsup import data, models, probe, viz
 from sklearn.linear_model import LogisticRegression
+
+from selfsup import data, models, probe, viz
 
 
 def _blobs(n, d=20, classes=4, seed=0):
@@ -50,3 +51,20 @@ def test_viz_draws_without_stderr(capsys):
     assert "| rotation | 61.2% | 65.0% |" in text and "| jigsaw | - | 60.0% |" in text
     assert capsys.readouterr().err == ""
     assert np.isfinite(viz.tsne_embed(feats)).all()
+
+
+def test_label_efficiency_draws_balanced_subsets_and_improves_with_labels():
+    x, y = _blobs(1200, classes=4, seed=2)  # one set of class centres, split
+    xtr, ytr, xte, yte = x[:800], y[:800], x[800:], y[800:]
+    curves = probe.label_efficiency(xtr, ytr, xte, yte, per_class=(2, 20, 500), draws=3, device=torch.device("cpu"))
+    assert sorted(curves) == [2, 20]  # 500 is not below the 200 images of a class: that is "all labels"
+    assert all(len(accs) == 3 and all(0 <= a <= 1 for a in accs) for accs in curves.values())
+    assert np.mean(curves[20]) > np.mean(curves[2])
+    assert curves == probe.label_efficiency(xtr, ytr, xte, yte, per_class=(2, 20, 500), draws=3,
+                                            device=torch.device("cpu"))  # the same subsets for the same seed
+
+
+def test_label_efficiency_plot_draws_without_stderr(capsys):
+    viz.label_efficiency({"a": {10: [0.3, 0.35], 100: [0.5, 0.52]}, "b": {10: [0.2, 0.4], 100: [0.6, 0.6]}},
+                         {"a": 0.7, "b": 0.8}, per_class_all=5000)
+    assert capsys.readouterr().err == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from selfsup import runtime
 
 
@@ -37,6 +38,8 @@ def test_setting_follows_mode_and_environment(monkeypatch):
     assert runtime.setting("NUM_EPOCHS", full=10, grading=1) == 3
     monkeypatch.setenv("SELFSUP_LR", "0.5")
     assert runtime.setting("LR", full=1e-3, grading=1e-3) == 0.5
+    monkeypatch.setenv("SELFSUP_LABELS_PER_CLASS", "5, 50")
+    assert runtime.setting("LABELS_PER_CLASS", full=(10, 100), grading=(2,)) == (5, 50)
 
 
 def test_grading_mode_uses_the_cpu(monkeypatch):

@@ -1,6 +1,6 @@
 """The instructor's references for Notebook 3 (MAE and DINOv2), and the judgement that needs them.
 
-The references are the solutions of the six exercises. The re-check rebuilds the tiny
+The references are the solutions of the exercises. The re-check rebuilds the tiny
 stand-in models from the probe's seeds (the same weights the student's code ran on), computes
 the reference answers here, in the grader, and names the mistake when an answer matches a
 known wrong variant (an inverted or transposed mask, the first layer's attention...).
@@ -54,7 +54,7 @@ def reference_mae_features(model, images: torch.Tensor, pool: bool = True) -> to
 
 
 def reference_cls_attention_maps(model, images: torch.Tensor, layer: int = -1) -> torch.Tensor:
-    """Attention of the CLS query to every patch key in ``layer``, per head: ``[B, heads, h, w]``."""
+    """Attention of the CLS query to every patch key in ``layer``, per head: ``[B, heads, rows, cols]``."""
     with torch.no_grad():
         attn = model(pixel_values=images, output_attentions=True).attentions[layer]
     p = model.config.patch_size
@@ -62,29 +62,34 @@ def reference_cls_attention_maps(model, images: torch.Tensor, layer: int = -1) -
     return attn[:, :, 0, 1:].reshape(b, heads, images.shape[-2] // p, images.shape[-1] // p)
 
 
-def reference_pca_rgb(patch_features: torch.Tensor, centre: bool = True, rgb_components=(1, 2, 3),
+def reference_pca_rgb(patch_features: torch.Tensor, second_pca: bool = True,
                       scale_over: str = "foreground") -> tuple[torch.Tensor, torch.Tensor]:
-    """One PCA over all patch tokens: component 1 -> foreground, components 2-4 -> RGB.
+    """DINOv2's two PCAs: the first component of all tokens finds the foreground, three components of
+    a second PCA on the foreground tokens colour it.
 
-    The keyword arguments build the wrong variants that the judge recognises.
+    The keyword arguments build the wrong variants that the judge recognises: ``second_pca=False``
+    colours with components 2-4 of the first PCA, ``scale_over="all"`` min-max scales over every patch.
     """
-    n, h, w, d = patch_features.shape
+    n, rows, cols, d = patch_features.shape
     x = patch_features.reshape(-1, d).double()
-    if centre:
-        x = x - x.mean(0)
+    x = x - x.mean(0)
     _, _, vh = torch.linalg.svd(x, full_matrices=False)
-    scores = x @ vh[:4].T
-    first = scores[:, 0]
-    if (first > 0).double().mean() > 0.5:
+    first = x @ vh[0]
+    edge = spec.border(rows, cols).expand(n, -1, -1).reshape(-1)
+    if first[edge].mean() > first[~edge].mean():
         first = -first
     fg = first > 0
     rgb = torch.zeros(len(x), 3, dtype=torch.float64)
     if fg.any():
-        colours = scores[:, list(rgb_components)]
+        if second_pca:  # every token projected on the foreground's directions (only the foreground is kept)
+            mean = x[fg].mean(0)
+            colours = (x - mean) @ torch.linalg.svd(x[fg] - mean, full_matrices=False)[2][:3].T
+        else:
+            colours = x @ vh[1:4].T
         ref = colours[fg] if scale_over == "foreground" else colours
         lo, hi = ref.amin(0), ref.amax(0)
         rgb[fg] = ((colours[fg] - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
-    return rgb.float().reshape(n, h, w, 3), fg.reshape(n, h, w)
+    return rgb.float().reshape(n, rows, cols, 3), fg.reshape(n, rows, cols)
 
 
 def reference_knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
@@ -186,13 +191,13 @@ def attention_judge(out: dict, inp: dict) -> None:
                "these are the first layer's attentions; use the last layer's, out.attentions[-1].")
         with torch.no_grad():
             attn = model(pixel_values=images, output_attentions=True).attentions[-1]
-        b, heads, h, w = maps.shape
-        expect(not torch.allclose(maps, attn[:, :, 1:, 0].reshape(b, heads, h, w), atol=spec.ATOL), name,
+        grid = maps.shape
+        expect(not torch.allclose(maps, attn[:, :, 1:, 0].reshape(grid), atol=spec.ATOL), name,
                "you read column 0 (how much each patch attends to CLS). The CLS query is row 0: attn[:, :, 0, 1:].")
-        expect(not torch.allclose(maps, attn[:, :, 0, :-1].reshape(b, heads, h, w), atol=spec.ATOL), name,
+        expect(not torch.allclose(maps, attn[:, :, 0, :-1].reshape(grid), atol=spec.ATOL), name,
                "off by one: index 0 of the keys is the CLS token itself; the patches are keys 1: (attn[:, :, 0, 1:]).")
         expect(False, name, f"on {images.shape[-2]}x{images.shape[-1]} images the maps do not match the last layer's "
-                            "CLS -> patch attention, attn[:, :, 0, 1:] reshaped to [B, heads, h, w] (tolerance 1e-5).")
+                            "CLS -> patch attention, attn[:, :, 0, 1:] reshaped to [B, heads, rows, cols] (tolerance 1e-5).")
 
 
 def _rgb_close(rgb: torch.Tensor, ref: torch.Tensor, fg: torch.Tensor, atol: float = 2e-3) -> bool:
@@ -203,23 +208,25 @@ def _rgb_close(rgb: torch.Tensor, ref: torch.Tensor, fg: torch.Tensor, atol: flo
 
 
 def pca_judge(out: dict, inp: dict) -> None:
-    """The colours against components 2-4 of the reference PCA, up to each component's sign."""
+    """The colours against the reference's second PCA, up to the sign of each component."""
     name = "pca_rgb"
     for i, feats in enumerate(inp["cases"]):
         rgb, fg = out[f"rgb_{i}"], out[f"fg_{i}"]
         if _rgb_close(rgb, reference_pca_rgb(feats)[0], fg):
             continue
-        expect(not _rgb_close(rgb, reference_pca_rgb(feats, rgb_components=(0, 1, 2))[0], fg), name,
-               "your colours use the first principal component; it only separates foreground from background. Map "
-               "components 2, 3 and 4 to R, G and B.")
+        expect(not _rgb_close(rgb, reference_pca_rgb(feats, second_pca=False)[0], fg), name,
+               "your colours are components 2-4 of the first PCA, whose directions follow the background's variation "
+               "too. Fit a second PCA on the foreground tokens only (centred again) and use its first three "
+               "components.")
         expect(not _rgb_close(rgb, reference_pca_rgb(feats, scale_over="all")[0], fg), name,
                "you min-max scaled the colours over all patches; scale over the foreground patches only.")
-        per_image = torch.stack([reference_pca_rgb(feats[k:k + 1])[0][0] for k in range(len(feats))])
+        per_image = torch.cat([reference_pca_rgb(feats[k:k + 1])[0] for k in range(len(feats))])
         expect(not _rgb_close(rgb, per_image, fg), name,
-               "you fitted (or scaled) each image on its own; fit one PCA over the patch tokens of all images so that a "
-               "colour means the same thing in every image.")
-        expect(False, name, "the colours do not match components 2-4 of one PCA over all patch tokens, each min-max "
-                            "scaled to [0, 1] over the foreground (up to the sign of each component).")
+               "you fitted (or scaled) each image on its own; fit each PCA over the patch tokens of all images so that "
+               "a colour means the same thing in every image.")
+        expect(False, name, "the colours do not match the first three components of a second PCA fitted on the "
+                            "foreground tokens of all images (centred), each min-max scaled to [0, 1] over the "
+                            "foreground (up to the sign of each component).")
 
 
 def knn_judge(out: dict, inp: dict) -> None:

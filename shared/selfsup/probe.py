@@ -1,4 +1,5 @@
-"""Evaluating a frozen representation: feature extraction and the linear probe.
+"""Evaluating a frozen representation: feature extraction, the linear probe, and how the probe
+does with few labels (:func:`label_efficiency`).
 
 The linear probe is multinomial logistic regression on standardised features, fitted by
 full-batch L-BFGS in torch, so it runs on the GPU when there is one. Its objective is
@@ -120,3 +121,44 @@ def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_fea
     pred = (xte @ weight + bias).argmax(1)
     return (pred == yte).float().mean().item()
 
+
+
+def label_efficiency(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+                     test_labels: torch.Tensor, per_class: tuple[int, ...] = (10, 100, 1000), draws: int = 3,
+                     device: torch.device | None = None, seed: int = 0, max_iter: int = 500) -> dict[int, list[float]]:
+    """Linear-probe test accuracy when only a few training images per class carry a label.
+
+    For each budget ``k`` in ``per_class``, ``draws`` random class-balanced subsets of ``k``
+    labelled training images per class are drawn, and :func:`linear_probe` is fitted on each
+    (standardised with that subset's statistics) and scored on the whole test set. A budget that
+    is not smaller than the smallest class is left out: that is the probe on all labels.
+
+    Args:
+        train_feats: ``[N, D]`` features of the training images.
+        train_labels: ``[N]`` their classes.
+        test_feats: ``[M, D]``.
+        test_labels: ``[M]``.
+        per_class: labelled images per class, e.g. ``(10, 100, 1000)``.
+        draws: random subsets per budget.
+        device: where to fit.
+        seed: of the subsets (the same subsets for every method given the same labels).
+        max_iter: L-BFGS iterations of each probe.
+
+    Returns:
+        ``{k: [accuracy of each draw]}`` for every budget kept, accuracies in [0, 1].
+    """
+    labels = train_labels.long().cpu()
+    classes = labels.unique()
+    smallest = min(int((labels == c).sum()) for c in classes)
+    g = torch.Generator().manual_seed(seed)
+    curves = {}
+    for k in per_class:
+        if k >= smallest:
+            continue
+        curves[k] = []
+        for _ in range(draws):
+            index = torch.cat([torch.nonzero(labels == c).flatten()[torch.randperm(int((labels == c).sum()),
+                                                                                 generator=g)[:k]] for c in classes])
+            curves[k].append(linear_probe(train_feats[index], labels[index], test_feats, test_labels, device,
+                                          max_iter=max_iter))
+    return curves

@@ -55,7 +55,8 @@ def setting(name: str, full, grading):
         grading: the value in grading mode.
 
     Returns:
-        The environment override (cast to the type of ``full``) if set, else the mode's value.
+        The environment override (cast to the type of ``full``; a tuple from comma-separated
+        values) if set, else the mode's value.
 
     Example:
         >>> NUM_EPOCHS = setting("NUM_EPOCHS", full=10, grading=1)
@@ -65,6 +66,8 @@ def setting(name: str, full, grading):
         kind = type(full)
         if kind is bool:
             return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind is tuple:  # "10,100,1000" -> (10, 100, 1000), of the type of full's items
+            return tuple(type(full[0])(part) for part in raw.split(",") if part.strip())
         return kind(raw)
     return grading if is_grading() else full
 

@@ -172,3 +172,42 @@ def bar_chart(results: Mapping[str, float], title: str = "Linear-probe accuracy"
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
     _finish(fig)
+
+
+def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: Mapping[str, float],
+                     per_class_all: int, title: str = "Linear probe with few labels (CIFAR-10 test)"):
+    """Test accuracy against labelled training images per class, one line per method.
+
+    Args:
+        curves: ``{method: {images per class: [accuracy of each random draw]}}``
+            (:func:`selfsup.probe.label_efficiency`).
+        full: ``{method: accuracy with every label}``, drawn at ``per_class_all``.
+        per_class_all: training images per class of the whole split (the last point).
+        title: the figure's title.
+
+    Each line is the mean over the draws; the band spans the lowest to the highest draw.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colours = plt.get_cmap("tab10")
+    for n, method in enumerate(curves):
+        budgets = sorted(curves[method])
+        low = [100 * min(curves[method][k]) for k in budgets]
+        high = [100 * max(curves[method][k]) for k in budgets]
+        mean = [100 * float(np.mean(curves[method][k])) for k in budgets]
+        if method in full:
+            budgets, low, high, mean = (budgets + [per_class_all], low + [100 * full[method]],
+                                        high + [100 * full[method]], mean + [100 * full[method]])
+        ax.plot(budgets, mean, marker="o", color=colours(n % 10), label=method)
+        ax.fill_between(budgets, low, high, color=colours(n % 10), alpha=0.2, linewidth=0)
+    ticks = sorted({k for c in curves.values() for k in c} | {per_class_all})
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [f"all ({k:,})" if k == per_class_all else f"{k:,}" for k in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training images per class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _finish(fig)

@@ -181,12 +181,12 @@ def rotation_judge(out: dict, inp: dict) -> None:
     name = "RotationDataset"
     _length(out, inp, name)
     _labels_in_range(out, inp, name, "the label")
-    h, w = inp["images"].shape[-2:]
+    height, width = inp["images"].shape[-2:]
     wrong = _mismatches(out, inp, lambda x, x0, k: same_image(x, _rotated(x0, k)))
     if wrong:
         expect(not all(same_image(x, _rotated(x0, -k)) for x, k, x0 in wrong), name,
                "the images are rotated clockwise; torch.rot90(x, label, dims=(-2, -1)) rotates counter-clockwise.")
-        expect(False, name, f"on {h}x{w} images, in {len(wrong)} of {len(out['x'])} reads x_rot is not x rotated by "
+        expect(False, name, f"on {height}x{width} images, in {len(wrong)} of {len(out['x'])} reads x_rot is not x rotated by "
                             "label x 90 degrees counter-clockwise. Did you draw the label separately from the "
                             "rotation, rotate by an arbitrary angle, or assume 32x32 images?")
     _labels_uniform(out, inp, name, "the label")
@@ -195,8 +195,8 @@ def rotation_judge(out: dict, inp: dict) -> None:
 
 def _tiles(x: torch.Tensor) -> list[torch.Tensor]:
     """The four tiles of an image, numbered row by row: 0=top-left, 1=top-right, 2=bottom-left, 3=bottom-right."""
-    h, w = x.shape[-2] // 2, x.shape[-1] // 2
-    return [x[..., r * h:(r + 1) * h, c * w:(c + 1) * w] for r in (0, 1) for c in (0, 1)]
+    rows, cols = x.shape[-2] // 2, x.shape[-1] // 2
+    return [x[..., r * rows:(r + 1) * rows, c * cols:(c + 1) * cols] for r in (0, 1) for c in (0, 1)]
 
 
 def _tiles_match(x: torch.Tensor, x0: torch.Tensor, perm) -> bool:
@@ -208,14 +208,14 @@ def jigsaw_judge(out: dict, inp: dict) -> None:
     name = "JigsawDataset"
     _length(out, inp, name)
     _labels_in_range(out, inp, name, "perm_index")
-    h, w = inp["images"].shape[-2:]
+    height, width = inp["images"].shape[-2:]
     wrong = _mismatches(out, inp, lambda x, x0, k: _tiles_match(x, x0, PERMUTATIONS[k]))
     if wrong:
         inverse = [[PERMUTATIONS[k].index(q) for q in range(4)] for _, k, _ in wrong]
         expect(not all(_tiles_match(x, x0, inv) for (x, _, x0), inv in zip(wrong, inverse)), name,
                f"for perm {PERMUTATIONS[wrong[0][1]]} you put tile p at position perm[p] (a scatter); output position "
                "p must hold input tile perm[p] (a gather).")
-        expect(False, name, f"on {h}x{w} images, in {len(wrong)} of {len(out['x'])} reads x_shuffled does not match "
+        expect(False, name, f"on {height}x{width} images, in {len(wrong)} of {len(out['x'])} reads x_shuffled does not match "
                             f"its permutation (e.g. {PERMUTATIONS[wrong[0][1]]}). Tiles are numbered row by row "
                             "(0=top-left, 1=top-right, 2=bottom-left, 3=bottom-right), are (H // 2) x (W // 2) rather "
                             "than 16x16, and you must shuffle with the permutation whose index you return.")

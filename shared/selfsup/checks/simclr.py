@@ -46,8 +46,6 @@ TEMPERATURES = (0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
 HALF_RTOL = 1e-3
 
 
-
-
 def toy_images(n: int = 16, seed: int = 0, size: int = IMAGE_SIZE) -> torch.Tensor:
     """``n`` smooth random colour images, normalised: ``[n, 3, size, size]`` float32."""
     g = torch.Generator().manual_seed(seed)

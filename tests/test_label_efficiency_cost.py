@@ -1,0 +1,41 @@
+"""benchmarks/label_efficiency_cost.py: the cost of the label-efficiency curve against one full probe.
+
+Run here on small synthetic features (a stand-in for the real CIFAR-10 features the benchmark
+extracts), so only the bookkeeping is checked: which probes are fitted and how they are counted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ scripts live at the repo root
+
+from benchmarks import label_efficiency_cost as cost  # noqa: E402
+
+
+def _features(n_per_class: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(3).repeat_interleave(n_per_class)
+    return torch.randn(len(labels), 8, generator=g) + 5 * torch.nn.functional.one_hot(labels, 8), labels
+
+
+def test_counts_every_probe_of_the_curve_and_the_full_probe():
+    xtr, ytr = _features(40, seed=0)
+    xte, yte = _features(10, seed=1)
+    report = cost.measure(xtr, ytr, xte, yte, per_class=(2, 5, 40), draws=2)
+    curve = report["curve"]
+    assert curve["per_class"] == [2, 5], "a budget as large as a class is the full probe, not a point of the curve"
+    assert curve["probes"] == 4 and len(curve["evaluations_per_probe"]) == 4
+    assert all(e >= 1 for e in curve["evaluations_per_probe"]) and report["full_probe"]["evaluations"] >= 1
+    assert report["evaluations_ratio"] == round(curve["evaluations"] / report["full_probe"]["evaluations"], 2)
+    assert report["full_probe"]["accuracy"] > 0.9  # the classes are separable
+
+
+def test_the_counter_puts_lbfgs_back():
+    original = torch.optim.LBFGS.step
+    with cost.EvaluationCounter():
+        assert torch.optim.LBFGS.step is not original
+    assert torch.optim.LBFGS.step is original
