@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from selfsup import data, hub
 from transformers import Dinov2Model, ViTForImageClassification, ViTMAEForPreTraining, ViTModel
+
+from selfsup import data, hub
 
 CLASSES = {"mae": ViTMAEForPreTraining, "dinov2": Dinov2Model, "supervised": ViTModel}
 #: What each hub checkpoint is saved as (the supervised one is a classifier).

@@ -11,10 +11,10 @@ import copy
 import json
 
 import pytest
-from selfsup import reference
 
 from autograder import cli
 from autograder import results as R
+from selfsup import reference
 
 SYNTHETIC = "SYNTHETIC test fixture: invented numbers, not a measurement"
 README = "# Course\n\nIntro text.\n\n<!-- results:begin -->\nanything old\n<!-- results:end -->\n\nTail text.\n"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from selfsup import augment, data, models, train
 from torch.nn import functional as F
+
+from selfsup import augment, data, models, train
 
 
 def test_small_conv_net_is_the_seed_backbone():
