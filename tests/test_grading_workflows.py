@@ -65,3 +65,16 @@ def test_workflow_options_exist(root, name, subcommand):
     known = _options(subcommand)
     for command in _commands(data, subcommand):
         assert set(command) <= known, set(command) - known
+
+
+@pytest.mark.parametrize("name", ["grade", "classroom"])
+def test_grading_jobs_can_isolate_student_code(root, name):
+    """The job that runs `autograder grade` is root in a privileged container (bubblewrap needs
+    namespaces, and user nobody needs root to switch to) and installs bubblewrap through `make setup`."""
+    data, _ = _load(root, name)
+    job = data["jobs"]["grade"]
+    container = job.get("container", {})
+    assert "--privileged" in container.get("options", "") and container.get("image", "").startswith("python:3.11")
+    assert "user" not in container.get("options", ""), "the container must run as root"
+    assert any("setup" in step.get("run", "") and "make" in step.get("run", "") for step in job["steps"])
+    assert "--no-isolation" not in str(job["steps"])
