@@ -160,6 +160,9 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
         argv.extend([option, str(source), str(destination)])
         bound.append(destination)
 
+    if private_tmp:  # first: a later mount would hide every bind below /tmp (a course cloned there)
+        argv.extend(["--perms", "1777", "--tmpfs", "/tmp"])
+        made.add(Path("/tmp"))
     for folder in SYSTEM:
         path = Path(folder)
         if path.is_symlink():
@@ -185,8 +188,6 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
     for source, destination in read_only:
         bind(Path(source), Path(destination))
     scratch = Path(scratch)
-    if private_tmp:
-        argv.extend(["--perms", "1777", "--tmpfs", "/tmp"])
     bind(scratch, scratch, "--bind")
     argv += ["--proc", "/proc", "--dev", "/dev"]
     if private_tmp:
