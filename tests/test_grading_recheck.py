@@ -80,6 +80,28 @@ def test_the_sandbox_has_no_network(good, release, isolation, unsafe):
     assert run(nb, release, chosen)["test_rotation_dataset"].status == "pass"
 
 
+SCRATCH = """
+import os, pathlib
+_marks = [pathlib.Path(os.environ["HOME"]) / "mark", pathlib.Path(os.environ["TMPDIR"]) / "mark",
+          pathlib.Path("/dev/shm/mark")]
+try:
+    _fresh = not any(p.exists() for p in _marks)
+    for _p in _marks:
+        _p.write_text("left by an earlier job")
+except OSError:
+    _fresh = False
+if not _fresh:
+    RotationDataset = None  # fails the exercise: home, tmp or shm was not an empty, writable folder
+"""
+
+
+def test_every_job_finds_its_scratch_empty_and_writable(good, release, isolation):
+    """Jobs share their worker's zygote: the second must neither lose its folders nor see the first's files."""
+    nb = corpus.append_to(good, "rotation_dataset", SCRATCH)
+    for _ in range(2):
+        assert run(nb, release, isolation)["test_rotation_dataset"].status == "pass"
+
+
 def test_outputs_are_plain_arrays_never_pickles():
     buffer = io.BytesIO()
     np.savez(buffer, ok=np.arange(3), bad=np.array([object()], dtype=object))

@@ -16,8 +16,10 @@ own mount, PID, IPC, UTS and network namespaces, and its filesystem holds only:
 
 Everything else is absent: the course repository (sources, solutions, the grader's package
 and its references), the grader's working folders, other students' submissions, the output
-folder. Any of these that happen to lie inside a bound folder (a grader installed into the
-virtual environment, a course under ``/usr/local``) is hidden under an empty ``tmpfs``.
+folder. The course repository and the grader's package are hidden under an empty ``tmpfs``
+even when they lie inside a bound folder (a grader installed into the virtual environment, a
+course under ``/usr/local``); keep the working folders, submissions and output outside the
+system and Python folders.
 
 When the grader runs as root, the process also drops to the unprivileged user ``nobody``
 (uid 65534) with no capabilities and ``no_new_privs``, so file permissions apply on top of
@@ -104,10 +106,6 @@ def _helper() -> Path:
     return Path(selfsup.__file__).resolve().parent
 
 
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def _python_environment() -> list[Path]:
     """The virtual environment and the Python it was made from (resolved: the venv's python is a link)."""
     paths = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent]
@@ -146,7 +144,7 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
     made: set[Path] = set()
 
     def visible(path: Path) -> bool:
-        return any(_within(path, b) for b in bound) and not any(_within(path, m) for m in masked)
+        return any(path.is_relative_to(b) for b in bound) and not any(path.is_relative_to(m) for m in masked)
 
     def parents(path: Path) -> None:
         """Folders on the way to a mount point, readable by everyone (bwrap would make them 0700)."""
@@ -213,10 +211,15 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
 
 
 def make_scratch(path: Path, isolation: Isolation) -> Path:
-    """Create (or empty) a scratch folder with ``tmp/`` and ``shm/``, owned by the sandbox's user."""
+    """Create (or empty) a scratch folder with ``tmp/`` and ``shm/``, owned by the sandbox's user.
+
+    An existing folder is emptied in place: a running sandbox (the re-check's zygote, between
+    jobs) has it and its ``shm/`` mounted, and deleting a mount point on the host would unmount
+    it in the sandbox, leaving the next job without a writable home.
+    """
     path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
+    if path.is_dir():
+        _empty(path, keep=("shm",))
     for folder in (path, path / "tmp", path / "shm", path / ".matplotlib"):
         folder.mkdir(parents=True, exist_ok=True)
         if isolation.drops_user:
@@ -230,6 +233,18 @@ def make_scratch(path: Path, isolation: Isolation) -> Path:
         if isolation.drops_user:
             os.chown(path / ".matplotlib" / cache.name, SANDBOX_UID, SANDBOX_GID)
     return path
+
+
+def _empty(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete everything inside ``folder``; the folders named in ``keep`` stay, emptied."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            if entry.name in keep:
+                _empty(entry)
+            else:
+                shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 @functools.lru_cache(maxsize=1)
