@@ -352,13 +352,12 @@ def test_foreground_fixed_keep_fails_on_the_public_check_already():
 
 
 # =========================================================================== pca_rgb
-def _two_stage(patch_features, scores_of, orient=True):
+def _two_stage(patch_features, scores_of, orient=True, always_flip=False):
     """Foreground from the first component (border scores lower), colours from ``scores_of(foreground tokens)``."""
     n, rows, cols, d = patch_features.shape
     x = patch_features.reshape(-1, d).double()
     first = scores_of(x, 1)[:, 0]
-    edge = border_mask(n, rows, cols)
-    if orient and first[edge].mean() > first[~edge].mean():
+    if always_flip or (orient and _border_scores_higher(first, n, rows, cols)):
         first = -first
     fg = first > 0
     rgb = torch.zeros(len(x), 3, dtype=torch.float64)
@@ -368,10 +367,9 @@ def _two_stage(patch_features, scores_of, orient=True):
     return rgb.float().reshape(n, rows, cols, 3), fg.reshape(n, rows, cols)
 
 
-def border_mask(n, rows, cols):
-    inside = torch.zeros(n, rows, cols, dtype=torch.bool)
-    inside[:, 1:-1, 1:-1] = True
-    return ~inside.reshape(-1)
+def _border_scores_higher(first, n, rows, cols):
+    edge = public.border(rows, cols).expand(n, -1, -1).reshape(-1)
+    return bool(first[edge].mean() > first[~edge].mean())
 
 
 def _sklearn_scores(x, k):
@@ -435,6 +433,10 @@ def pca_no_sign_rule(patch_features):
     return _two_stage(patch_features, _svd_scores, orient=False)
 
 
+def pca_always_flipped(patch_features):
+    return _two_stage(patch_features, _svd_scores, always_flip=True)
+
+
 def pca_smaller_side(patch_features):
     """Orients the first component so that the foreground is the smaller side: wrong when objects fill the frame."""
     n, rows, cols, d = patch_features.shape
@@ -467,11 +469,25 @@ def test_pca_rgb_accepts(fn):
     (pca_scaled_over_all, "over the foreground patches"),
     (pca_per_image, "over the patch tokens of all images"),
     (pca_no_sign_rule, "border of the grid"),
+    (pca_always_flipped, "border of the grid"),
     (pca_smaller_side, "border of the grid"),
     (pca_background_coloured, "background patches should be black"),
 ])
 def test_pca_rgb_rejects(fn, match):
     rejects("test_pca_rgb", fn, match)
+
+
+def test_the_orientation_seeds_need_the_rule_both_ways():
+    """torch's SVD, in float32 and float64, returns the first component of the ORIENTATION_SEEDS cases
+    pointing both ways (if a torch release changes its sign convention, pick other seeds)."""
+    for dtype in (torch.float32, torch.float64):
+        flipped = []
+        for seed in public.ORIENTATION_SEEDS:
+            feats, _ = public.rotated_case(seed)
+            n, rows, cols, d = feats.shape
+            first = _svd_scores(feats.reshape(-1, d).to(dtype), 1)[:, 0]
+            flipped.append(_border_scores_higher(first, n, rows, cols))
+        assert flipped == [True, True, False, False], dtype
 
 
 # =========================================================================== knn_predict
