@@ -394,7 +394,7 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 # * **a BatchNorm in the projection head**, as in SimCLR v2.
 #
 # The course's goal for this recipe is a linear probe of 70% or more on CIFAR-10 within the
-# 10-epoch budget. The table in Part 6 shows what your run reached and, next to it, what the
+# 10-epoch budget. The table in Part 7 shows what your run reached and, next to it, what the
 # course's recorded reference run measured.
 
 # %%
@@ -482,12 +482,12 @@ def view_similarities(model, x, augment):
 runtime.seed_everything(SEED)
 x, _ = test_gpu.batch(torch.arange(16))
 n = len(x)
+rows = torch.arange(2 * n)  # view i's positive is view (i + n) mod 2n
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
 for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
     image = ax.imshow(view_similarities(model, x, simclr_augment()), vmin=-1, vmax=1, cmap="RdBu_r")
     ax.axhline(n - 0.5, color="black", linewidth=1)
     ax.axvline(n - 0.5, color="black", linewidth=1)
-    rows = torch.arange(2 * n)
     ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
                label="positive pairs")
     ax.set_title(f"{name}: cosine similarity of z")
@@ -556,8 +556,8 @@ print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2
 #
 # **Cost.** As in Notebook 1 (measured there): on 2 CPU cores the nine probes of one backbone cost
 # less than one probe on all 50,000 labels; on a GPU, where these small fits are bound by the
-# number of L-BFGS steps rather than by the images, expect about seven times one full probe per
-# backbone (an estimate from the step counts). In grading mode the part takes under a second. The
+# number of L-BFGS loss evaluations rather than by the images, expect about seven times one full
+# probe per backbone (an estimate from the evaluation counts). In grading mode the part takes under a second. The
 # cell prints how long it took in your run.
 
 # %%

@@ -670,8 +670,8 @@ record("MAE ViT-B/16, k-NN", knn_accuracy(mae_train, mae_test))
 # has the same style as in Notebooks 1 and 2.
 #
 # **Cost.** Six small probes per model, on features that are already extracted (nothing passes
-# through a ViT again). On a GPU such small fits are bound by the number of L-BFGS steps, not by
-# the images (Notebook 1 gives the course's measurement), so expect, as an estimate, a few times
+# through a ViT again). On a GPU such small fits are bound by the number of L-BFGS loss
+# evaluations, not by the images (Notebook 1 gives the course's measurement), so expect, as an estimate, a few times
 # the time of one full probe per model. In grading mode the part takes under a second. The cell
 # prints how long it took in your run.
 

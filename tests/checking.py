@@ -47,8 +47,3 @@ def rejects(test: str, obj, match: str) -> None:
 def public_rejects(test: str, obj, match: str) -> None:
     with pytest.raises(CheckFailed, match=match):
         _check(test)(obj)
-
-
-def strict_rejects(test: str, obj, match: str) -> None:
-    with pytest.raises(CheckFailed, match=match):
-        _check(test)(obj, strict=True)

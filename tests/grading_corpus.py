@@ -294,7 +294,7 @@ def build_corpus(folder) -> dict[str, dict]:
     zero = {t: 0.0 for t in POINTS}
     add("correct.ipynb", good, student="correct")
     add("blank.ipynb", slim(release()), zero, student="blank")
-    for slot in (0, 2, 3):  # slot 1 is in the tampering notebooks; the whole catalogue: test_grading_probes.py
+    for slot in (0, 2, 3):  # slot 1 is in the tampering notebooks; the whole catalogue: test_checks_*.py
         wrong = _wrong(slot)
         add(f"wrong{slot + 1}.ipynb", fill(good, wrong), {EXERCISES[g]: 0.0 for g in wrong})
 

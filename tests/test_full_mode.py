@@ -48,11 +48,17 @@ def test_solution_runs_in_full_mode_offline(fake_cifar, name, monkeypatch):
     assert_label_efficiency_ran(nb)
 
 
+def label_efficiency_cell(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, str]:
+    """The one cell that draws the label-efficiency figure, and the text it printed."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and "viz.label_efficiency(" in c.source]
+    assert len(cells) == 1, "one label-efficiency figure per notebook"
+    return cells[0], "".join(o.get("text", "") for o in cells[0].outputs)
+
+
 def assert_label_efficiency_ran(nb: nbformat.NotebookNode) -> None:
     """The stand-in data has about 25 (Notebook 3: 20) training images per class: of the full-mode
     budgets only 10 per class is below that, so the curve has that point (and the 'all' point)."""
-    cell, = [c for c in nb.cells if c.cell_type == "code" and "viz.label_efficiency(" in c.source]
-    text = "".join(o.get("text", "") for o in cell.outputs)
+    cell, text = label_efficiency_cell(nb)
     assert "probes in" in text and "10 per class" in text and "100 per class" not in text, text
     assert any("image/png" in o.get("data", {}) for o in cell.outputs), "the figure was not shown"
 

@@ -6,14 +6,9 @@ extracts), so only the bookkeeping is checked: which probes are fitted and how t
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks/ scripts live at the repo root
-
-from benchmarks import label_efficiency_cost as cost  # noqa: E402
+from benchmarks import label_efficiency_cost as cost
 
 
 def _features(n_per_class: int, seed: int):

@@ -9,12 +9,15 @@
    cells, and Colab's personal ``executionInfo``. Every repair is reported.
 3. :mod:`.execute` runs nbgrader's autograde in grading mode with a time limit per cell and
    per notebook and a memory cap (:mod:`.limits`), so that no submission can stop the batch.
+   The kernel runs inside a bubblewrap sandbox (:mod:`.isolation`) that sees nothing secret.
    This in-kernel pass gives the executed notebook (for feedback) and nbgrader's scores.
 4. :mod:`.recheck` decides the points: the student's exercise cells alone run in a fresh,
    isolated process (:mod:`.sandbox`) on probe inputs drawn from a seed chosen now; that
-   process returns plain arrays, and the grader compares them with the reference
-   (:mod:`.probes`, one module per notebook). A disagreement with the in-kernel pass is
-   flagged as possible tampering.
+   process returns plain arrays, and the grader judges them (the public checks' judges and
+   the references of :mod:`autograder.judges`). Where the in-kernel test passed and the
+   re-check failed, the notebook's own test is replayed in the sandbox: if it now fails, the
+   exercise is flagged as possible tampering, otherwise the two are reported as a difference
+   (:mod:`.scoring`).
 5. :mod:`.report` and :mod:`.feedback` write ``grades.csv``, ``results.json``, per-student
    HTML feedback and a class summary, atomically; :mod:`.batch` ties it together with worker
    processes, ``--shard``, ``--resume`` and :mod:`.merge`.

@@ -1,5 +1,6 @@
-"""JSON lines over a pipe, read with a deadline: how the batch talks to its workers, and a worker
-to its sandbox zygote. A peer that hangs or dies reads as ``None``, never as a blocked grader."""
+"""JSON lines over a pipe, read with a deadline: how the batch talks to its workers. A peer that
+hangs or dies reads as ``None``, never as a blocked grader. (The re-check's zygote speaks the
+socket protocol of :mod:`.sandbox`.)"""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 from selfsup.checks import MODULES
-from selfsup.checks._core import STRICT_SEED
+from selfsup.checks._core import STRICT_SEED, CheckFailed, plain
 
 from .. import judges
 from . import sandbox
@@ -275,6 +275,7 @@ class Reply:
     kind: str
     outputs: dict | None = None
     message: str = ""
+    missing: bool = False  # an error because the exercise cells did not define the exercise's name
 
 
 def _read_reply(stream: socket.socket, deadline: float) -> Reply:
@@ -286,7 +287,7 @@ def _read_reply(stream: socket.socket, deadline: float) -> Reply:
         reply = json.loads(header)
         if not isinstance(reply, dict) or not reply.get("ok"):
             message = str(reply.get("error", "no outputs")) if isinstance(reply, dict) else "a malformed reply"
-            return Reply("error", message=message)
+            return Reply("error", message=message, missing=isinstance(reply, dict) and reply.get("missing") is True)
         payload = sandbox.receive_frame(stream, limit=MAX_REPLY_BYTES)
     except socket.timeout:
         return Reply("timeout")
@@ -296,7 +297,7 @@ def _read_reply(stream: socket.socket, deadline: float) -> Reply:
         return Reply("error", message="the outputs were too large or cut short")
     try:
         return Reply("ok", outputs=load_outputs(payload))
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, CheckFailed) as error:  # CheckFailed: a non-numeric output
         return Reply("error", message=f"the re-check could not read the outputs ({error})")
 
 
@@ -304,14 +305,8 @@ def load_outputs(payload: bytes) -> dict:
     """An ``.npz`` of plain numbers as tensors; anything else (a pickle, strings, objects) is refused."""
     import io
 
-    import torch
-
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    for key, value in arrays.items():
-        if value.dtype.kind not in "biuf":
-            raise ValueError(f"output {key!r} has dtype {value.dtype}")
-    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+        return plain({key: data[key] for key in data.files})
 
 
 def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names: dict,
@@ -405,7 +400,7 @@ def _run(zyg_factory, header: dict, requests: list[tuple], inputs: dict, names: 
             skip.append([int(running[1]), int(running[2])])
         else:
             request = running[1]
-            replies[request] = Reply(ending if ending in ("timeout", "crash") else "crash")
+            replies[request] = Reply(ending)  # timeout or crash: "ok" and a failed start ended the loop
     for r in requests:
         replies.setdefault(r, Reply("crash", message=f"the re-check gave up after {MAX_ATTEMPTS} attempts."))
     return replies, problems
@@ -477,5 +472,5 @@ def _verdict(test: str, name: str, reply: Reply, inputs: dict, limits: Limits, p
     if reply.kind == "crash":
         return Outcome(CRASH, reply.message or f"[{name}] the re-check process died (os._exit, a crash, or the "
                                                "memory limit)."), False
-    hint = f" ({problems[0]})" if problems and "not defined" in reply.message else ""
+    hint = f" ({problems[0]})" if problems and reply.missing else ""
     return Outcome(FAIL, reply.message + hint), False

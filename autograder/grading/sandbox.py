@@ -25,10 +25,11 @@ On its job channel the child receives:
   student's exercise cells): it runs the prelude and the cells statement by statement, sending
   ``{"stmt": [cell, statement]}`` before each one (so that a statement that kills or hangs the
   process can be skipped on a second attempt) and ``{"loaded": [problems]}`` at the end;
-* ``{"exercise": test, "module": name}`` with a fresh stream socket: it reads the probe inputs
-  from it (built by the grader), runs the exercise's public ``run`` on the student's object and
-  writes back on that socket a JSON frame ``{"ok": true}`` and the outputs as an ``.npz`` (plain
-  numbers, no pickle), or ``{"error": message}``;
+* ``{"exercise": test, "module": module, "name": name}`` with a fresh stream socket: it reads
+  the probe inputs from it (built by the grader), runs the exercise's public ``run`` on the
+  student's object and writes back on that socket a JSON frame ``{"ok": true}`` and the outputs
+  as an ``.npz`` (plain numbers, no pickle), or ``{"error": message}`` (with ``"missing": true``
+  when the cells did not define the exercise's name);
 * ``{"end": true}``: it exits (``os._exit``: student ``atexit`` hooks never run).
 
 The grader reads each exercise's outputs only from the socket it created for that request,
@@ -194,7 +195,7 @@ class _Child:
         except CheckFailed as failure:
             reply = {"error": str(failure)[:4000]}
         except BaseException as error:  # noqa: BLE001 - student code may raise anything, even SystemExit
-            reply = {"error": f"[{name}] raised {type(error).__name__}: {error}"[:4000], "raised": True}
+            reply = {"error": f"[{name}] raised {type(error).__name__}: {error}"[:4000]}
         try:
             self._send_frame(stream, self._dumps(reply).encode())
             if payload:

@@ -5,14 +5,14 @@ to it in JSON lines: the first line on stdin sets the worker up (course template
 each further line is one submission. The worker answers on its original stdout (everything
 else it or nbgrader prints goes to stderr):
 
-The setup names the course template, the limits and the isolation; each job carries the
-repaired notebook itself, so no file of another submission is ever written where a worker (or
-a kernel) could find it.
-
 * ``{"ready": true}`` once the course directory is in place;
 * ``{"id": ..., "phase": "autograded"}`` when the in-kernel pass is over (the batch's
   per-notebook backstop ends there);
 * ``{"id": ..., "result": {...}}`` with the points, the flags and the path of the feedback.
+
+The setup names the course template, the limits and the isolation; each job carries the
+repaired notebook itself, so no file of another submission is ever written where a worker (or
+a kernel) could find it.
 
 Keeping the worker alive amortises nbgrader's and torch's start-up over the whole batch; the
 kernel of every submission is still a fresh process.

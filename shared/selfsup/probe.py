@@ -148,8 +148,8 @@ def label_efficiency(train_feats: torch.Tensor, train_labels: torch.Tensor, test
         ``{k: [accuracy of each draw]}`` for every budget kept, accuracies in [0, 1].
     """
     labels = train_labels.long().cpu()
-    classes = labels.unique()
-    smallest = min(int((labels == c).sum()) for c in classes)
+    by_class = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
+    smallest = min(len(members) for members in by_class)
     g = torch.Generator().manual_seed(seed)
     curves = {}
     for k in per_class:
@@ -157,8 +157,7 @@ def label_efficiency(train_feats: torch.Tensor, train_labels: torch.Tensor, test
             continue
         curves[k] = []
         for _ in range(draws):
-            index = torch.cat([torch.nonzero(labels == c).flatten()[torch.randperm(int((labels == c).sum()),
-                                                                                 generator=g)[:k]] for c in classes])
+            index = torch.cat([members[torch.randperm(len(members), generator=g)[:k]] for members in by_class])
             curves[k].append(linear_probe(train_feats[index], labels[index], test_feats, test_labels, device,
                                           max_iter=max_iter))
     return curves

@@ -6,7 +6,7 @@ times, always the same way:
 * by the **public check** a student runs (``check_rotation_dataset(RotationDataset)``), on the
   exercise's fixed public inputs;
 * by the **hidden test** of the graded cell (``check_rotation_dataset(RotationDataset,
-  strict=True)``), on larger inputs drawn from :data:`STRICT_SEED`;
+  strict=True)``), on other inputs drawn from :data:`STRICT_SEED`;
 * by the grader's **re-check**, in a separate process, on inputs drawn from a seed that only
   the grader knows; the grader then also compares the outputs with its own reference answers.
 
@@ -100,7 +100,8 @@ class Exercise:
         test: grade id of its test cell, e.g. ``"test_rotation_dataset"``.
         name: what the student defines, e.g. ``"RotationDataset"``.
         inputs: ``seed -> inputs``: ``None`` gives the public check's fixed inputs, an int the
-            larger, seeded inputs of the hidden test and the re-check. Deterministic.
+            seeded inputs of the hidden test and the re-check (other sizes where they
+            matter). Deterministic.
         run: ``(student's object, inputs) -> outputs``: calls the student's code and returns
             tensors, arrays, numbers and booleans only. It may fail an exercise (a crash, a
             wrong type) but never passes one.
@@ -189,7 +190,7 @@ def checker(exercise: Exercise) -> Callable[..., None]:
 
     check.__name__ = f"check_{exercise.test.removeprefix('test_')}"
     check.__doc__ = (f"Check your ``{exercise.name}``; raise :class:`CheckFailed` naming the likely mistake.\n\n"
-                     "With ``strict=True`` (the graded cell's hidden test), on larger inputs of other sizes.")
+                     "With ``strict=True`` (the graded cell's hidden test), on other, seeded inputs.")
     return check
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import denormalize, normalize, normalized_range
-from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, generator
+from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, generator, subseed
 
 ASSIGNMENT = "01_pretext_tasks"
 #: Names the exercise cells use that the notebook defines outside them (the re-check defines them first).
@@ -65,13 +65,12 @@ def _even(g: torch.Generator, low: int, high: int) -> int:
 
 
 def _dataset_inputs(seed: int | None, salt: int, labels: int, square: bool = True) -> dict:
-    """Public: 16 images of 32x32 and a class label outside the pretext labels. Strict: odd
-    sizes, a class label that is also a valid pretext label, and enough reads for statistics."""
+    """Public: 16 images of 32x32 and a class label outside the pretext labels. Strict: other
+    even sizes, a class label that is also a valid pretext label, and enough reads for statistics."""
+    g = generator(seed, salt)
     if seed is None:
-        g = generator(0, salt)
         return {"images": _images(g, 16, 32, 32), "label": 7 if labels < 8 else 29, "reads": 1, "draws": 16 * labels,
                 "labels": labels}
-    g = generator(seed, salt)
     height = _even(g, 16, 30)
     width = height if square else _even(g, 16, 30)
     if not square and width == height:
@@ -270,8 +269,7 @@ def colorization_judge(out: dict, inp: dict) -> None:
 # ---------------------------------------------------------------------------- colorization net
 def colorization_net_inputs(seed: int | None) -> dict:
     g = generator(seed, 14)
-    return {"init_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=g)),
-            "x": normalize(torch.rand(8, 3, 32, 32, generator=g)), "weights": torch.randn(8, 3, 32, 32, generator=g)}
+    return {"init_seed": subseed(g), "x": _images(g, 8, 32, 32), "weights": torch.randn(8, 3, 32, 32, generator=g)}
 
 
 def colorization_net_run(cls, inp: dict) -> dict:

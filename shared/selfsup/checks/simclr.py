@@ -42,7 +42,7 @@ JITTER_STRENGTH = (0.09, 0.17)  # mean change of a jittered pixel; ColorJitter(0
 #: Temperatures of the NT-Xent closed-form sweep.
 TEMPERATURES = (0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
 #: Relative tolerance of the loss in float16 and under float16 autocast, the way ``train.fit``
-#: calls it on a GPU: about the unit roundoff of float16 (2^-10). Overflow is never tolerated.
+#: calls it on a GPU: about float16's machine epsilon (2^-10). Overflow is never tolerated.
 HALF_RTOL = 1e-3
 
 
@@ -217,7 +217,8 @@ def views_run(two_views, inp: dict) -> dict:
         expect(isinstance(views, (tuple, list)) and len(views) == 2, name,
                f"two_views should return a pair (view1, view2), got {type(views).__name__}.")
         out[f"{key}_1"], out[f"{key}_2"] = (expect_tensor(v, name, f"view{i + 1}") for i, v in enumerate(views))
-        out[f"{key}_images"], out[f"{key}_after"] = augment.images, x.clone()
+        if key == "x":
+            out["x_images"], out["x_after"] = augment.images, x.clone()
     return out
 
 
@@ -350,7 +351,7 @@ def model_parts(kind: str, seed: int) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(seed)
     if kind == "toy":
         return ToyBackbone(), nn.Linear(FEATURE_DIM, PROJECTION_DIM)
-    return SmallConvNet(), nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 128))
+    return SmallConvNet(), nn.Sequential(nn.Linear(FEATURE_DIM, 64), nn.ReLU(), nn.Linear(64, PROJECTION_DIM))
 
 
 def model_inputs(seed: int | None) -> dict:
@@ -359,20 +360,22 @@ def model_inputs(seed: int | None) -> dict:
             "x": torch.randn(3, 3, 32, 32, generator=g), "x_train": torch.randn(2, 3, 32, 32, generator=g)}
 
 
-def model_outputs(model: nn.Module, x: torch.Tensor, name: str = "SimCLRModel") -> tuple[torch.Tensor, torch.Tensor]:
-    """``model(x)`` checked to be a pair ``(h [B, 256], z [B, 128])`` (not detached)."""
+def model_outputs(model: nn.Module, x: torch.Tensor, name: str = "SimCLRModel") -> tuple[torch.Tensor, ...]:
+    """``model(x)`` checked to be a pair ``(h [B, 256], z [B, 128])``: returns ``h`` and ``z`` as the
+    model gave them (not detached), then their plain copies (:func:`expect_tensor`)."""
     with calling(name, "model(x)"):
         out = model(x)
     expect(isinstance(out, (tuple, list)) and len(out) == 2, name,
            f"model(x) should return a pair (h, z), got {type(out).__name__}"
            + (f" of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else "") + ".")
     h, z = out
-    expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
-    expect(not (h.shape[-1] == PROJECTION_DIM and z.shape[-1] == FEATURE_DIM), name,
+    plain_h, plain_z = expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+    expect(not (plain_h.shape[-1] == PROJECTION_DIM and plain_z.shape[-1] == FEATURE_DIM), name,
            "model(x) returned (z, h): return the representation h first, then the projection z.")
-    expect(tuple(h.shape) == (len(x), FEATURE_DIM) and tuple(z.shape) == (len(x), PROJECTION_DIM), name,
-           f"h should be [B, {FEATURE_DIM}] and z [B, {PROJECTION_DIM}]; got {tuple(h.shape)} and {tuple(z.shape)}.")
-    return h, z
+    expect(tuple(plain_h.shape) == (len(x), FEATURE_DIM) and tuple(plain_z.shape) == (len(x), PROJECTION_DIM), name,
+           f"h should be [B, {FEATURE_DIM}] and z [B, {PROJECTION_DIM}]; got {tuple(plain_h.shape)} and "
+           f"{tuple(plain_z.shape)}.")
+    return h, z, plain_h, plain_z
 
 
 def model_run(cls, inp: dict) -> dict:
@@ -383,8 +386,7 @@ def model_run(cls, inp: dict) -> dict:
     expect(isinstance(model, nn.Module), name, "SimCLRModel should be an nn.Module.")
     own = {id(p) for p in nn.Module.parameters(model)}
     out = {"registered": [id(p) in own for p in list(backbone.parameters()) + list(head.parameters())]}
-    h, z = model_outputs(model, inp["x_toy"], name)
-    out["h_toy"], out["z_toy"] = expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+    _, z, out["h_toy"], out["z_toy"] = model_outputs(model, inp["x_toy"], name)
     with calling(name, "backward through z"):
         torch.autograd.backward([z.pow(2).sum()])
     out["toy_grads"] = [-1.0 if p.grad is None else float(p.grad.abs().sum()) for p in backbone.parameters()]
@@ -395,10 +397,9 @@ def model_run(cls, inp: dict) -> dict:
     out["named"] = any(n.startswith("backbone.") for n, _ in nn.Module.named_parameters(model))
     nn.Module.train(model, False)
     with torch.no_grad():
-        h, z = model_outputs(model, inp["x"], name)
-    out["h"], out["z"] = expect_tensor(h, name, "h"), expect_tensor(z, name, "z")
+        _, _, out["h"], out["z"] = model_outputs(model, inp["x"], name)
     nn.Module.train(model, True)
-    h, z = model_outputs(model, inp["x_train"], name)
+    h, z, _, _ = model_outputs(model, inp["x_train"], name)
     out["trains"] = bool(h.requires_grad and z.requires_grad)
     return out
 
