@@ -297,7 +297,7 @@ def _read_reply(stream: socket.socket, deadline: float) -> Reply:
         return Reply("error", message="the outputs were too large or cut short")
     try:
         return Reply("ok", outputs=load_outputs(payload))
-    except (ValueError, OSError, CheckFailed) as error:  # CheckFailed: a non-numeric output
+    except (ValueError, OSError) as error:
         return Reply("error", message=f"the re-check could not read the outputs ({error})")
 
 
@@ -306,7 +306,10 @@ def load_outputs(payload: bytes) -> dict:
     import io
 
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-        return plain({key: data[key] for key in data.files})
+        try:
+            return plain({key: data[key] for key in data.files})
+        except CheckFailed as failure:  # a non-numeric output
+            raise ValueError(str(failure)) from None
 
 
 def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names: dict,
