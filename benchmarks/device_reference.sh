@@ -32,7 +32,7 @@ for notebook in 01_pretext_tasks 02_simclr; do
     if [[ -n "$results" ]]; then
         args+=(--append "$results")
     elif [[ "${seeds[0]}" != 0 ]]; then
-        results="benchmarks/results/seed-${seeds[*]// /-}.json"
+        results="benchmarks/results/seed-$(IFS=-; echo "${seeds[*]}").json"
         args+=(--out "$results")
     fi
     python3 -m benchmarks.run_reference "${args[@]}" 2>&1 | tee -a "$OUT/log.txt" || status=$?
