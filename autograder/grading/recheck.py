@@ -11,11 +11,16 @@ For one repaired submission it
 3. once the cells are loaded, asks for each exercise in turn: it builds the probe inputs here,
    from a seed the student cannot know, sends them on a socket made for that request, and reads
    back plain arrays from that socket only;
-4. judges the arrays here (:func:`autograder.judges.judged`): the exercise's public judge, then
+4. admits the arrays only if they are exactly what the exercise's schema calls for on the
+   inputs it sent (keys, shapes, kinds of numbers); for an exercise whose answer is a network of
+   the student's own design, the arrays are the network's recorded forward pass, which a second
+   child that never ran student code (a *replay job*) runs on inputs the student's code never
+   saw (``selfsup.checks._trace``);
+5. judges the arrays here (:func:`autograder.judges.judged`): the exercise's public judge, then
    the comparison with the instructor's reference;
-5. if the process dies or hangs, runs again without the statement that was running (loading)
+6. if the process dies or hangs, runs again without the statement that was running (loading)
    or without the exercise that was running, so a crash costs only what depends on it;
-6. for an exercise whose test passed in the notebook but fails here, *replays* the notebook's
+7. for an exercise whose test passed in the notebook but fails here, *replays* the notebook's
    own test: the same exercise cells on the very inputs of the public check and the hidden test,
    judged by the same public judge. If they fail there too, the function behaved differently in
    the two passes on the same inputs: evidence of tampering (:mod:`.scoring`).
@@ -42,7 +47,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 from selfsup.checks import MODULES
-from selfsup.checks._core import STRICT_SEED, CheckFailed, plain
+from selfsup.checks._core import STRICT_SEED, CheckFailed, conform, plain
 
 from .. import judges
 from . import sandbox
@@ -447,7 +452,9 @@ def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.Notebo
 
     def ask(requests):
         inputs = {r: exercises[r[0]].inputs(r[2]) for r in requests}
-        replies, problems = _run(factory, header, requests, inputs, names, module, limits)
+        shared = {r: exercises[r[0]].shared_inputs(inputs[r]) for r in requests}
+        replies, problems = _run(factory, header, requests, shared, names, module, limits)
+        replies = {r: _admitted(factory, exercises[r[0]], replies[r], inputs[r], module, limits) for r in requests}
         return {r: _verdict(r[0], names[r[0]], replies[r], inputs[r], limits, problems, reference=r[1] == "probe")
                 for r in requests}
 
@@ -462,6 +469,63 @@ def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.Notebo
             kind = "pass" if not failed else ("fail" if failed[0][1] else "error")
             results[t] = Outcome(results[t].status, results[t].message, kind, failed[0][0].message if failed else "")
     return {t: results[t] for t in tests}
+
+
+def _admitted(zyg_factory, exercise, reply: Reply, inputs: dict, module: str, limits: Limits) -> Reply:
+    """``reply`` if its outputs are exactly what ``exercise``'s schema calls for, with the recorded
+    programs replaced by their replay's outputs; else an error reply saying what is malformed."""
+    if reply.kind != "ok":
+        return reply
+    try:
+        conform(reply.outputs, exercise.schema(inputs), exercise.name)
+    except CheckFailed as failure:
+        return Reply("error", message=str(failure))
+    if exercise.replay is None:
+        return reply
+    programs = tuple(f"{key}." for key, spec in exercise.schema(inputs).items() if spec is None)
+    recorded = {k: v for k, v in reply.outputs.items() if k.startswith(programs)}
+    kept = {k: v for k, v in reply.outputs.items() if not k.startswith(programs)}
+    for attempt in range(2):  # a second zygote if the first one is gone (the grader's machinery, not the student)
+        try:
+            replayed = _replay(zyg_factory(), exercise.test, recorded, inputs, module, limits)
+            break
+        except (OSError, RuntimeError) as error:
+            replayed = Reply("crash", message=f"[{exercise.name}] the replay could not start ({error}).")
+    if replayed.kind == "ok":
+        return Reply("ok", outputs={**kept, **replayed.outputs})
+    what = {"timeout": f"took longer than {limits.recheck_timeout:.0f} s", "crash": "stopped the process"}
+    return Reply("error", message=f"[{exercise.name}] your network's recorded forward pass, run again on new inputs, "
+                                  f"{what.get(replayed.kind, 'failed')}: {replayed.message}".rstrip(": "))
+
+
+def _replay(zyg: Zygote, test: str, recorded: dict, inputs: dict, module: str, limits: Limits) -> Reply:
+    """Run an exercise's replay on ``recorded`` programs in a fresh child that loads no student code."""
+    import io
+
+    number, channel = zyg.start_job()
+    reply = Reply("crash")
+    try:
+        ours, theirs = socket.socketpair()
+        try:
+            sandbox.send_message(channel, {"replay": test, "module": module}, (theirs.fileno(),))
+        finally:
+            theirs.close()
+        deadline = time.monotonic() + limits.recheck_timeout
+        ours.settimeout(limits.recheck_timeout)
+        buffer = io.BytesIO()
+        np.savez(buffer, **{key: value.numpy() for key, value in recorded.items()})
+        try:
+            sandbox.send_frame(ours, pickle.dumps(inputs))
+            sandbox.send_frame(ours, buffer.getvalue())
+        except OSError:
+            pass
+        reply = _read_reply(ours, deadline)
+        ours.close()
+        return reply
+    finally:
+        if reply.kind != "ok":
+            zyg.kill_job()
+        zyg.end_job(number, channel)
 
 
 def _verdict(test: str, name: str, reply: Reply, inputs: dict, limits: Limits, problems: list[str],

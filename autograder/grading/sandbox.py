@@ -30,6 +30,11 @@ On its job channel the child receives:
   student's object and writes back on that socket a JSON frame ``{"ok": true}`` and the outputs
   as an ``.npz`` (plain numbers, no pickle), or ``{"error": message}`` (with ``"missing": true``
   when the cells did not define the exercise's name);
+* ``{"replay": test, "module": module}`` with a fresh stream socket, only in a job that loaded
+  no cells (a *replay job*: the child has run no student code): it reads the grader's inputs
+  (pickled by the grader) and the programs recorded by a student's job (an ``.npz``, loaded
+  without pickle), runs the exercise's ``replay`` on them (see ``selfsup.checks._trace``) and
+  writes back its outputs the same way;
 * ``{"end": true}``: it exits (``os._exit``: student ``atexit`` hooks never run).
 
 The grader reads each exercise's outputs only from the socket it created for that request,
@@ -204,7 +209,38 @@ class _Child:
             pass
         stream.close()
 
+    def replay(self, request: dict, stream: socket.socket) -> None:
+        """Run an exercise's replay on programs a student's job recorded; never in a job that loaded cells."""
+        import numpy as np
+        from selfsup.checks._core import CheckFailed, plain, seeded
+
+        reply, payload = {}, b""
+        try:
+            inputs = self._loads(receive_frame(stream))
+            with np.load(io.BytesIO(receive_frame(stream) or b""), allow_pickle=False) as data:
+                programs = plain({key: data[key] for key in data.files})
+            module = importlib.import_module(request["module"])
+            exercise = next(e for e in module.EXERCISES if e.test == request["replay"])
+            with seeded():
+                outputs = plain(exercise.replay(programs, inputs))
+            buffer = io.BytesIO()
+            np.savez(buffer, **{key: value.numpy() for key, value in outputs.items()})
+            reply, payload = {"ok": True}, buffer.getvalue()
+        except CheckFailed as failure:
+            reply = {"error": str(failure)[:4000]}
+        except BaseException as error:  # noqa: BLE001 - a malformed program fails its exercise, nothing more
+            reply = {"error": f"the recorded forward pass could not be run ({type(error).__name__}: "
+                              f"{str(error)[:300]})"}
+        try:
+            self._send_frame(stream, self._dumps(reply).encode())
+            if payload:
+                self._send_frame(stream, payload)
+        except OSError:
+            pass
+        stream.close()
+
     def serve(self) -> None:
+        loaded = False
         while True:
             message, fds = receive_message(self.channel)
             stream = socket.socket(fileno=fds[0]) if fds else None
@@ -213,9 +249,12 @@ class _Child:
             if stream is None:
                 continue
             if "load" in message:
+                loaded = True
                 self.load(stream)
             elif "exercise" in message:
                 self.probe(message, stream)
+            elif "replay" in message and not loaded:
+                self.replay(message, stream)
 
 
 def _child(control: socket.socket, channel_fd: int, drop_user: bool) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from selfsup.checks import MODULES, CheckFailed, Exercise
-from selfsup.checks._core import outputs_of
+from selfsup.checks._core import conform, outputs_of, plain
 
 from . import mae_dinov2, simclr
 
@@ -41,14 +41,31 @@ def exercise(test: str) -> Exercise:
     return next(e for module in MODULES.values() for e in module.EXERCISES if e.test == test)
 
 
+def schema(test: str, inputs: dict) -> dict:
+    """Everything the judge of ``test`` may see on ``inputs``: ``run``'s outputs and, for an
+    exercise with a replay, the replay's (the recorded programs' prefixes are not included)."""
+    ex = exercise(test)
+    fields = {key: spec for key, spec in ex.schema(inputs).items() if spec is not None}
+    if ex.replay_schema is not None:
+        fields.update(ex.replay_schema(inputs))
+    return fields
+
+
 def judged(test: str, outputs: dict, inputs: dict, reference: bool = True) -> Verdict:
     """The verdict on outputs of the student's code: the public judge, then (``reference``) the grader's comparison.
 
-    A :class:`CheckFailed` is a failed verdict with its message; outputs of the wrong kind or
-    shape (a malformed result) fail with a message instead of stopping the grader.
+    ``outputs`` are what the judge sees: ``run``'s outputs (from the process that ran the
+    student's code) with, for an exercise whose network is replayed, the replay's outputs (from
+    a process that never ran student code) in place of the recorded programs. Nothing reaches a
+    judge before :func:`~selfsup.checks._core.conform` has admitted it against
+    :func:`schema`: exactly the keys, shapes and kinds that ``inputs`` call for, so that no
+    comparison runs on an empty or broadcast array. A :class:`CheckFailed` is a failed verdict
+    with its message; anything else a judge raises on the outputs fails with a message instead of
+    stopping the grader.
     """
     ex = exercise(test)
     try:
+        conform(outputs, schema(test, inputs), ex.name)
         ex.judge(outputs, inputs)
         if reference and test in REFERENCE_JUDGES:
             REFERENCE_JUDGES[test](outputs, inputs)
@@ -61,13 +78,24 @@ def judged(test: str, outputs: dict, inputs: dict, reference: bool = True) -> Ve
 
 
 def in_process(test: str, obj, seed: int) -> Verdict:
-    """The re-check's verdict without its process boundary: for tests and benchmarks, never for grading."""
+    """The re-check's verdict without its process boundaries: for tests and benchmarks, never for grading."""
     ex = exercise(test)
     inputs = ex.inputs(seed)
     try:
-        outputs = outputs_of(ex, obj, inputs)
+        outputs = outputs_of(ex, obj, ex.shared_inputs(inputs))
+        conform(outputs, ex.schema(inputs), ex.name)
+        outputs = replay_outputs(ex, outputs, inputs)
     except CheckFailed as failure:
         return Verdict(False, str(failure))
     except Exception as error:  # noqa: BLE001 - what the sandbox reports for code that raises outside a guard
         return Verdict(False, f"[{ex.name}] raised {type(error).__name__}: {error}")
     return judged(test, outputs, inputs)
+
+
+def replay_outputs(ex: Exercise, outputs: dict, inputs: dict) -> dict:
+    """``run``'s outputs without the recorded programs, and the replay's outputs (what :func:`judged` takes)."""
+    if ex.replay is None:
+        return outputs
+    programs = tuple(f"{key}." for key, spec in ex.schema(inputs).items() if spec is None)
+    kept = {key: value for key, value in outputs.items() if not key.startswith(programs)}
+    return {**kept, **plain(ex.replay(outputs, inputs))}

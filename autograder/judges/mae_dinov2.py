@@ -120,7 +120,7 @@ def reconstruct_judge(out: dict, inp: dict) -> None:
     """The reconstruction against the decoder's output for the very patches the student's mask hides."""
     name = "mae_reconstruct"
     g = torch.Generator().manual_seed(inp["noise_seed"])
-    for i, ((size, patch, ratio, model_seed), images) in enumerate(zip(inp["cases"], inp["images"])):
+    for i, ((size, patch, ratio, model_seed), images) in enumerate(zip(inp["cases"], inp["images"], strict=True)):
         recon, patches = out[f"recon_{i}"], spec.patch_mask(out[f"mask_{i}"], patch)
         model = spec.mae_stand_in(size, patch, seed=model_seed)
 

@@ -10,6 +10,12 @@ times, always the same way:
 * by the grader's **re-check**, in a separate process, on inputs drawn from a seed that only
   the grader knows; the grader then also compares the outputs with its own reference answers.
 
+What crosses from the student's code to a judge is checked against the exercise's
+:data:`schema <Exercise.schema>` first (:func:`conform`): exactly the keys, shapes and kinds of
+numbers that the inputs call for, finite where they must be. In the re-check those outputs come
+from a process that runs student code, which can send anything; a judge never sees an output
+that the schema did not admit, so it never compares an empty or broadcast array with an answer.
+
 Nothing here knows the answers: a judge checks types, shapes, invariants and closed forms.
 """
 
@@ -84,6 +90,76 @@ def as_int(value, exercise: str, name: str) -> int:
     return int.__index__(value)  # not int(value): a subclass could override __int__
 
 
+# ---------------------------------------------------------------------------- output schemas
+#: Kinds of numbers an output may hold (NumPy dtype kinds).
+KINDS = {"float": "f", "int": "iu", "bool": "b"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """What one output must be: its exact shape, its kind of numbers, finite or not.
+
+    Attributes:
+        shape: the exact shape (``()`` for a number).
+        kind: ``"float"``, ``"int"`` or ``"bool"``.
+        finite: floats must be finite (a diagnosable infinity, like an overflowing loss, is
+            allowed with ``finite=False``).
+    """
+
+    shape: tuple[int, ...]
+    kind: str = "float"
+    finite: bool = True
+
+
+def floats(*shape: int, finite: bool = True) -> Field:
+    """A float output of exactly ``shape``."""
+    return Field(tuple(int(n) for n in shape), "float", finite)
+
+
+def ints(*shape: int) -> Field:
+    """An integer output of exactly ``shape``."""
+    return Field(tuple(int(n) for n in shape), "int")
+
+
+def bools(*shape: int) -> Field:
+    """A boolean output of exactly ``shape``."""
+    return Field(tuple(int(n) for n in shape), "bool")
+
+
+def conform(outputs: dict, schema: dict[str, Field], exercise: str) -> None:
+    """Check that ``outputs`` (plain tensors) are exactly what ``schema`` admits.
+
+    Keys whose name starts with a recorded program's prefix (``"<prefix>."``, see
+    :mod:`._trace`) are validated when the program is read, not here; ``schema`` names those
+    prefixes with the value ``None``.
+
+    Raises:
+        CheckFailed: naming the first output that is missing, extra, of another shape or kind,
+            or not finite.
+    """
+    def bad(why: str) -> CheckFailed:
+        return CheckFailed(f"[{exercise}] the outputs of your code are malformed: {why}.")
+
+    prefixes = tuple(f"{key}." for key, spec in schema.items() if spec is None)
+    fields = {key: spec for key, spec in schema.items() if spec is not None}
+    keys = {key for key in outputs if not key.startswith(prefixes)} if prefixes else set(outputs)
+    if keys != set(fields):
+        missing, extra = sorted(set(fields) - keys), sorted(keys - set(fields))
+        raise bad(f"missing {missing}, unexpected {extra[:5]}")
+    for key, spec in fields.items():
+        value = outputs[key]
+        if not isinstance(value, torch.Tensor) or type(value) is not torch.Tensor:
+            raise bad(f"{key} is not a plain tensor")
+        if tuple(value.shape) != spec.shape:
+            raise bad(f"{key} has shape {tuple(value.shape)}, expected {spec.shape}")
+        kind = "f" if value.is_floating_point() else "b" if value.dtype == torch.bool else \
+            "i" if not value.is_complex() else "c"
+        if kind not in KINDS[spec.kind]:
+            raise bad(f"{key} holds {value.dtype}, expected {spec.kind} numbers")
+        if spec.kind == "float" and spec.finite and not bool(torch.isfinite(value).all()):
+            raise bad(f"{key} is not finite")
+
+
 # ---------------------------------------------------------------------------- exercises
 #: Seed of the inputs of the hidden tests in the notebooks (public: they hold no secret).
 STRICT_SEED = 1
@@ -106,7 +182,17 @@ class Exercise:
             tensors, arrays, numbers and booleans only. It may fail an exercise (a crash, a
             wrong type) but never passes one.
         judge: ``(outputs, inputs) -> None``: raises :class:`CheckFailed` naming the likely
-            mistake. It sees the outputs after :func:`plain`, as the grader does.
+            mistake. It sees the outputs after :func:`plain` and :func:`conform`, as the grader
+            does.
+        schema: ``inputs -> {key: Field}``: exactly what ``run`` returns on these inputs
+            (:func:`conform`); ``None`` for a key marks the prefix of a recorded program.
+        replay: for an exercise whose object is a network of the student's own design:
+            ``(outputs, inputs) -> outputs``, which runs the programs that ``run`` recorded
+            (:mod:`._trace`) on inputs the student's code never saw. The re-check runs it in
+            a process that has never run student code; its outputs join ``run``'s for the judge.
+        replay_schema: ``inputs -> {key: Field}`` of ``replay``'s outputs.
+        private: keys of the inputs that only ``replay`` uses: the re-check never sends them to
+            the process that runs student code.
     """
 
     test: str
@@ -114,6 +200,24 @@ class Exercise:
     inputs: Callable[[int | None], dict]
     run: Callable[[Any, dict], dict]
     judge: Callable[[dict, dict], None]
+    schema: Callable[[dict], dict]
+    replay: Callable[[dict, dict], dict] | None = None
+    replay_schema: Callable[[dict], dict] | None = None
+    private: tuple[str, ...] = ()
+
+    def shared_inputs(self, inputs: dict) -> dict:
+        """The inputs that the student's code may see (all but :attr:`private`)."""
+        return {key: value for key, value in inputs.items() if key not in self.private}
+
+    def replayed(self, outputs: dict, inputs: dict) -> dict:
+        """What the judge sees: ``outputs`` without the recorded programs, and for an exercise with
+        :attr:`replay` the replay's outputs, conformed to :attr:`replay_schema`."""
+        if self.replay is None:
+            return outputs
+        programs = tuple(f"{key}." for key, spec in self.schema(inputs).items() if spec is None)
+        more = plain(self.replay(outputs, inputs))
+        conform(more, self.replay_schema(inputs), self.name)
+        return {**{k: v for k, v in outputs.items() if not k.startswith(programs)}, **more}
 
 
 def generator(seed: int | None, salt: int) -> torch.Generator:
@@ -151,7 +255,7 @@ def plain(outputs: dict) -> dict[str, torch.Tensor]:
             array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise CheckFailed(f"[{key}] the check produced a non-numeric output (dtype {array.dtype}).")
-        out[key] = torch.from_numpy(np.ascontiguousarray(array))
+        out[key] = torch.from_numpy(np.array(array, copy=True, order="C"))  # not ascontiguousarray: it makes 0-d 1-d
     return out
 
 
@@ -171,7 +275,10 @@ def seeded(seed: int = RUN_SEED):
 
 
 def outputs_of(exercise: Exercise, obj, inputs: dict) -> dict[str, torch.Tensor]:
-    """Run ``exercise`` on ``obj`` in the fixed random state; plain outputs."""
+    """Run ``exercise`` on ``obj`` in the fixed random state; plain outputs (not yet conformed).
+
+    ``inputs`` are the shared ones (:meth:`Exercise.shared_inputs`).
+    """
     with seeded():
         return plain(exercise.run(obj, inputs))
 
@@ -184,7 +291,9 @@ def checker(exercise: Exercise) -> Callable[..., None]:
     """
     def check(obj, strict: bool = False) -> None:
         inputs = exercise.inputs(STRICT_SEED if strict else None)
-        exercise.judge(outputs_of(exercise, obj, inputs), inputs)
+        outputs = outputs_of(exercise, obj, exercise.shared_inputs(inputs))
+        conform(outputs, exercise.schema(inputs), exercise.name)
+        exercise.judge(exercise.replayed(outputs, inputs), inputs)
         if not strict:
             print(f"[{exercise.name}] all public checks passed.")
 

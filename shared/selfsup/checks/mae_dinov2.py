@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from .. import hub
-from ._core import CheckFailed, Exercise, calling, checker, expect, expect_tensor, generator, pick, subseed
+from ._core import CheckFailed, Exercise, bools, calling, checker, expect, expect_tensor, floats, generator, ints, pick, \
+    subseed
 
 ASSIGNMENT = "03_mae_dinov2"
 #: Run once by the re-check's long-lived process: builds each kind of stand-in, so that
@@ -83,7 +84,7 @@ def reconstruct_inputs(seed: int | None) -> dict:
 def reconstruct_run(fn, inp: dict) -> dict:
     name = "mae_reconstruct"
     out = {}
-    for i, ((size, patch, ratio, model_seed), images) in enumerate(zip(inp["cases"], inp["images"])):
+    for i, ((size, patch, ratio, model_seed), images) in enumerate(zip(inp["cases"], inp["images"], strict=True)):
         model = mae_stand_in(size, patch, seed=model_seed)
         result = call(name, f"mae_reconstruct(model, images, mask_ratio={ratio})", fn, model, images, ratio)
         expect(isinstance(result, tuple) and len(result) == 2, name,
@@ -101,9 +102,17 @@ def reconstruct_run(fn, inp: dict) -> dict:
     return out
 
 
+def reconstruct_schema(inp: dict) -> dict:
+    out = {}
+    for i, images in enumerate(inp["images"]):
+        b, _, h, w = images.shape
+        out |= {f"recon_{i}": floats(b, 3, h, w), f"mask_{i}": floats(b, 1, h, w), f"ratio_after_{i}": floats()}
+    return out
+
+
 def reconstruct_judge(out: dict, inp: dict) -> None:
     name = "mae_reconstruct"
-    for i, ((size, patch, ratio, _), images) in enumerate(zip(inp["cases"], inp["images"])):
+    for i, ((size, patch, ratio, _), images) in enumerate(zip(inp["cases"], inp["images"], strict=True)):
         recon, mask = out[f"recon_{i}"], out[f"mask_{i}"]
         expect(bool(((mask == 0) | (mask == 1)).all()), name, "mask should contain only 0 and 1.")
         after = float(out[f"ratio_after_{i}"])
@@ -146,34 +155,42 @@ def features_run(fn, inp: dict) -> dict:
     name = "mae_features"
     model = mae_stand_in(inp["size"], MAE_PATCH, seed=inp["model_seed"])
     images = inp["images"]
-    out = {"pooled": expect_tensor(call(name, "mae_features(model, images)", fn, model, images), name, "features")}
-    out["ratio_after"] = float(model.config.mask_ratio)
-    out["tokens"] = expect_tensor(call(name, "mae_features(model, images, pool=False)", fn, model, images, pool=False),
-                                  name, "features with pool=False")
+    b, width = len(images), model.config.hidden_size
+    num_patches = (inp["size"] // MAE_PATCH) ** 2
+    pooled = expect_tensor(call(name, "mae_features(model, images)", fn, model, images), name, "features")
+    expect(tuple(pooled.shape) == (b, width), name,
+           f"the pooled features should have shape {(b, width)}, got {tuple(pooled.shape)}.")
+    out = {"pooled": pooled, "ratio_after": float(model.config.mask_ratio)}
+    tokens = expect_tensor(call(name, "mae_features(model, images, pool=False)", fn, model, images, pool=False),
+                           name, "features with pool=False")
+    visible = num_patches - round(masked_fraction(num_patches, 0.75) * num_patches)
+    expect(tuple(tokens.shape) != (b, visible, width), name,
+           f"with pool=False you return {visible} of the {num_patches} patch tokens: ViTMAE hid config.mask_ratio "
+           "(0.75) of the patches from the encoder. For features the encoder must see every patch: set it to 0 (and "
+           "restore it after).")
+    expect(tuple(tokens.shape) == (b, num_patches, width), name,
+           f"with pool=False the features should have shape {(b, num_patches, width)}: the {num_patches} patch tokens, "
+           f"without the CLS token; got {tuple(tokens.shape)}.")
+    out["tokens"] = tokens
     out["again"] = expect_tensor(call(name, "mae_features(model, images) (second call)", fn, model, images), name,
-                                 "features")
-    out["alone"] = expect_tensor(call(name, "mae_features(model, images[:1])", fn, model, images[:1]), name, "features")
-    out["width"] = model.config.hidden_size
+                                 "features", (b, width))
+    out["alone"] = expect_tensor(call(name, "mae_features(model, images[:1])", fn, model, images[:1]), name, "features",
+                                 (1, width))
     return out
+
+
+def features_schema(inp: dict) -> dict:
+    b, width = len(inp["images"]), hub.stand_in_config("mae", inp["size"], MAE_PATCH).hidden_size
+    return {"pooled": floats(b, width), "ratio_after": floats(), "tokens": floats(b, (inp["size"] // MAE_PATCH) ** 2,
+                                                                                  width),
+            "again": floats(b, width), "alone": floats(1, width)}
 
 
 def features_judge(out: dict, inp: dict) -> None:
     name = "mae_features"
-    b, width = len(inp["images"]), int(out["width"])
-    num_patches = (inp["size"] // MAE_PATCH) ** 2
-    expect(tuple(out["pooled"].shape) == (b, width), name,
-           f"the pooled features should have shape {(b, width)}, got {tuple(out['pooled'].shape)}.")
     expect(float(out["ratio_after"]) == 0.75, name,
            f"model.config.mask_ratio is {float(out['ratio_after'])} after your call, it was 0.75: restore it "
            "(try/finally), or mae_reconstruct and later code see a different model.")
-    visible = num_patches - round(masked_fraction(num_patches, 0.75) * num_patches)
-    expect(tuple(out["tokens"].shape) != (b, visible, width), name,
-           f"with pool=False you return {visible} of the {num_patches} patch tokens: ViTMAE hid config.mask_ratio "
-           "(0.75) of the patches from the encoder. For features the encoder must see every patch: set it to 0 (and "
-           "restore it after).")
-    expect(tuple(out["tokens"].shape) == (b, num_patches, width), name,
-           f"with pool=False the features should have shape {(b, num_patches, width)}: the {num_patches} patch tokens, "
-           f"without the CLS token; got {tuple(out['tokens'].shape)}.")
     expect(torch.allclose(out["pooled"], out["again"], atol=ATOL), name,
            "two calls on the same images gave different features. ViTMAE hides config.mask_ratio (0.75) of the "
            "patches at random even in eval mode: set it to 0 for features.")
@@ -233,6 +250,16 @@ def attention_run(fn, inp: dict) -> dict:
     return out
 
 
+def attention_schema(inp: dict) -> dict:
+    out = {}
+    for i, (kind, images) in enumerate((("dinov2", inp["dinov2_images"]), ("supervised", inp["vit_images"]))):
+        config = hub.stand_in_config(kind, *((16, 4) if kind == "dinov2" else (32, 8)))
+        b, _, height, width = images.shape
+        p = config.patch_size
+        out[f"maps_{i}"] = floats(b, config.num_attention_heads, height // p, width // p)
+    return out
+
+
 def attention_judge(out: dict, inp: dict) -> None:
     name = "cls_attention_maps"
     for i in range(2):
@@ -270,7 +297,21 @@ def mask_run(fn, inp: dict) -> dict:
             out[f"mask_{i}_{j}"] = mask.detach().cpu()
         out[f"after_{i}"] = attn
     default = call(name, "foreground_mask(attn)", fn, inp["cases"][0].clone())
-    out["default"] = default.detach().cpu() if isinstance(default, torch.Tensor) else torch.zeros(0, dtype=torch.bool)
+    expect(isinstance(default, torch.Tensor) and default.dtype == torch.bool, name,
+           f"should return a bool tensor, got {getattr(default, 'dtype', type(default).__name__)}.")
+    out["default"] = default.detach().cpu()
+    for key, value in out.items():
+        shape = tuple(inp["cases"][int(key.split("_")[1]) if key != "default" else 0].shape)
+        expect(tuple(value.shape) == shape, name, f"the mask should have the shape of attn, {shape}, got "
+                                                  f"{tuple(value.shape)}.")
+    return out
+
+
+def mask_schema(inp: dict) -> dict:
+    out = {"default": bools(*inp["cases"][0].shape)}
+    for i, attn in enumerate(inp["cases"]):
+        out |= {f"mask_{i}_{j}": bools(*attn.shape) for j in range(len(inp["keeps"]))}
+        out[f"after_{i}"] = floats(*attn.shape)
     return out
 
 
@@ -326,7 +367,7 @@ def planted_features(seed: int = 0, n: int = 3, rows: int = 6, cols: int = 6, di
         left = int(torch.randint(1, cols - block, (1,), generator=g))
         foreground[i, top:top + block, left:left + block] = True
         parts = torch.randperm(block * block, generator=g) % 3
-        for (r, c), part in zip(torch.nonzero(foreground[i]).tolist(), parts.tolist()):
+        for (r, c), part in zip(torch.nonzero(foreground[i]).tolist(), parts.tolist(), strict=True):
             feats[i, r, c, 1 + part] += (4.0, 3.0, 2.0)[part] * (part_scales[i] if part_scales else 1.0)
     feats[..., 5] += torch.where(foreground, 0.0, 6.0 * torch.rand(n, rows, cols, generator=g) - 3.0)
     feats[..., 0] += 10.0 * foreground.float()
@@ -390,9 +431,17 @@ def pca_run(fn, inp: dict) -> dict:
     return out
 
 
+def pca_schema(inp: dict) -> dict:
+    out = {}
+    for i, feats in enumerate(inp["cases"]):
+        n, rows, cols, _ = feats.shape
+        out |= {f"rgb_{i}": floats(n, rows, cols, 3), f"fg_{i}": bools(n, rows, cols), f"after_{i}": floats(*feats.shape)}
+    return out
+
+
 def pca_judge(out: dict, inp: dict) -> None:
     name = "pca_rgb"
-    for i, (feats, planted) in enumerate(zip(inp["cases"], inp["foregrounds"])):
+    for i, (feats, planted) in enumerate(zip(inp["cases"], inp["foregrounds"], strict=True)):
         rgb, fg = out[f"rgb_{i}"], out[f"fg_{i}"]
         expect(torch.equal(out[f"after_{i}"], feats), name, "pca_rgb modified its input in place; work on a copy.")
         expect(bool(((rgb >= -1e-6) & (rgb <= 1 + 1e-6)).all()), name, "rgb values should lie in [0, 1].")
@@ -489,6 +538,10 @@ def knn_run(fn, inp: dict) -> dict:
     return out
 
 
+def knn_schema(inp: dict) -> dict:
+    return {key: ints(len(test)) for key, (_, _, test, *_) in inp["cases"].items()}
+
+
 def knn_judge(out: dict, inp: dict) -> None:
     name = "knn_predict"
     for key, (*_, why) in VOTES.items():
@@ -501,12 +554,14 @@ def knn_judge(out: dict, inp: dict) -> None:
 
 
 EXERCISES = [
-    Exercise("test_mae_reconstruct", "mae_reconstruct", reconstruct_inputs, reconstruct_run, reconstruct_judge),
-    Exercise("test_mae_features", "mae_features", features_inputs, features_run, features_judge),
-    Exercise("test_cls_attention_maps", "cls_attention_maps", attention_inputs, attention_run, attention_judge),
-    Exercise("test_foreground_mask", "foreground_mask", mask_inputs, mask_run, mask_judge),
-    Exercise("test_pca_rgb", "pca_rgb", pca_inputs, pca_run, pca_judge),
-    Exercise("test_knn_predict", "knn_predict", knn_inputs, knn_run, knn_judge),
+    Exercise("test_mae_reconstruct", "mae_reconstruct", reconstruct_inputs, reconstruct_run, reconstruct_judge,
+             reconstruct_schema),
+    Exercise("test_mae_features", "mae_features", features_inputs, features_run, features_judge, features_schema),
+    Exercise("test_cls_attention_maps", "cls_attention_maps", attention_inputs, attention_run, attention_judge,
+             attention_schema),
+    Exercise("test_foreground_mask", "foreground_mask", mask_inputs, mask_run, mask_judge, mask_schema),
+    Exercise("test_pca_rgb", "pca_rgb", pca_inputs, pca_run, pca_judge, pca_schema),
+    Exercise("test_knn_predict", "knn_predict", knn_inputs, knn_run, knn_judge, knn_schema),
 ]
 (check_mae_reconstruct, check_mae_features, check_cls_attention_maps, check_foreground_mask, check_pca_rgb,
  check_knn_predict) = map(checker, EXERCISES)

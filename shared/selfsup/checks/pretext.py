@@ -19,7 +19,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import denormalize, normalize, normalized_range
-from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, generator, subseed
+from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, floats, generator, ints, subseed
+from ._trace import Trace, record
 
 ASSIGNMENT = "01_pretext_tasks"
 #: Names the exercise cells use that the notebook defines outside them (the re-check defines them first).
@@ -114,6 +115,12 @@ def _classification_run(cls, name: str, inp: dict, what: str) -> dict:
             "base_after": inp["images"].clone()}
 
 
+def _classification_schema(inp: dict) -> dict:
+    n, *shape = inp["images"].shape
+    return {"length": ints(), "x": floats(n * inp["reads"], *shape), "labels": ints(n * inp["reads"]),
+            "many": ints(inp["draws"]), "repeated": ints(REPEATS), "base_after": floats(n, *shape)}
+
+
 # ---------------------------------------------------------------------------- judges
 def _length(out: dict, inp: dict, name: str) -> None:
     n = len(inp["images"])
@@ -165,7 +172,7 @@ def _labels_uniform(out: dict, inp: dict, name: str, what: str) -> None:
 def _mismatches(out: dict, inp: dict, matches) -> list[tuple]:
     """``(x, label, base image)`` of every read for which ``matches(x, base image, label)`` is False."""
     wrong = []
-    for index, (x, k) in enumerate(zip(out["x"], out["labels"])):
+    for index, (x, k) in enumerate(zip(out["x"], out["labels"], strict=True)):
         x0 = inp["images"][index // inp["reads"]]
         if not matches(x, x0, int(k)):
             wrong.append((x, int(k), x0))
@@ -200,7 +207,7 @@ def _tiles(x: torch.Tensor) -> list[torch.Tensor]:
 
 def _tiles_match(x: torch.Tensor, x0: torch.Tensor, perm) -> bool:
     """Tile ``p`` of ``x`` is tile ``perm[p]`` of ``x0``, for every position ``p``."""
-    return x.shape == x0.shape and all(same_image(t, _tiles(x0)[q]) for t, q in zip(_tiles(x), perm))
+    return x.shape == x0.shape and all(same_image(t, _tiles(x0)[q]) for t, q in zip(_tiles(x), perm, strict=True))
 
 
 def jigsaw_judge(out: dict, inp: dict) -> None:
@@ -211,7 +218,7 @@ def jigsaw_judge(out: dict, inp: dict) -> None:
     wrong = _mismatches(out, inp, lambda x, x0, k: _tiles_match(x, x0, PERMUTATIONS[k]))
     if wrong:
         inverse = [[PERMUTATIONS[k].index(q) for q in range(4)] for _, k, _ in wrong]
-        expect(not all(_tiles_match(x, x0, inv) for (x, _, x0), inv in zip(wrong, inverse)), name,
+        expect(not all(_tiles_match(x, x0, inv) for (x, _, x0), inv in zip(wrong, inverse, strict=True)), name,
                f"for perm {PERMUTATIONS[wrong[0][1]]} you put tile p at position perm[p] (a scatter); output position "
                "p must hold input tile perm[p] (a gather).")
         expect(False, name, f"on {height}x{width} images, in {len(wrong)} of {len(out['x'])} reads x_shuffled does not match "
@@ -226,15 +233,21 @@ def colorization_run(cls, inp: dict) -> dict:
     name = "ColorizationDataset"
     base, dataset, length = _build(cls, name, inp)
     shape = tuple(inp["images"].shape[1:])
-    grays, colors, float32 = [], [], True
+    grays, colors = [], []
     for i in range(len(base)):
         gray, color = _read(dataset, i, name)
         gray, color = expect_tensor(gray, name, "gray", shape), expect_tensor(color, name, "color", shape)
-        float32 = float32 and gray.dtype == torch.float32 and color.dtype == torch.float32
-        grays.append(gray.float())
-        colors.append(color.float())
-    return {"length": length, "gray": torch.stack(grays), "color": torch.stack(colors), "float32": float32,
+        expect(gray.dtype == torch.float32 and color.dtype == torch.float32, name,
+               "gray and color should be float32 tensors.")
+        grays.append(gray)
+        colors.append(color)
+    return {"length": length, "gray": torch.stack(grays), "color": torch.stack(colors),
             "base_after": inp["images"].clone()}
+
+
+def colorization_schema(inp: dict) -> dict:
+    images = floats(*inp["images"].shape)
+    return {"length": ints(), "gray": images, "color": images, "base_after": images}
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:
@@ -246,7 +259,6 @@ def luma(images: torch.Tensor) -> torch.Tensor:
 def colorization_judge(out: dict, inp: dict) -> None:
     name = "ColorizationDataset"
     _length(out, inp, name)
-    expect(bool(out["float32"]), name, "gray and color should be float32 tensors.")
     images, gray, color = inp["images"], out["gray"], out["color"]
     expect(same_image(color, images), name, "color should be the base image unchanged (still normalised).")
     expect(not same_image(gray, color), name, "gray equals color: the input must not contain the colour.")
@@ -267,12 +279,27 @@ def colorization_judge(out: dict, inp: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- colorization net
+#: Images in the batch on which the network's forward pass is recorded and run again.
+NET_BATCH = 8
+
+
+def _backbone_parameters(seed: int) -> list[torch.Tensor]:
+    from ..models import SmallConvNet
+
+    torch.manual_seed(seed)
+    return [p.detach() for p in SmallConvNet().parameters()]
+
+
 def colorization_net_inputs(seed: int | None) -> dict:
+    """The backbone's seed, the batch the forward pass is recorded on, and (private: the re-check never
+    shows them to the student's code) the batch it is run again on and the weights of a test loss."""
     g = generator(seed, 14)
-    return {"init_seed": subseed(g), "x": _images(g, 8, 32, 32), "weights": torch.randn(8, 3, 32, 32, generator=g)}
+    return {"init_seed": subseed(g), "x": _images(g, NET_BATCH, 32, 32), "probe": _images(g, NET_BATCH, 32, 32),
+            "weights": torch.randn(NET_BATCH, 3, 32, 32, generator=g)}
 
 
 def colorization_net_run(cls, inp: dict) -> dict:
+    """Build the network on a fresh SmallConvNet and record its forward pass in eval mode (:mod:`._trace`)."""
     from ..models import SmallConvNet
 
     name = "ColorizationNet"
@@ -282,30 +309,50 @@ def colorization_net_run(cls, inp: dict) -> dict:
         net = cls(backbone)
     expect(isinstance(net, nn.Module), name, "ColorizationNet should be an nn.Module.")
     own = {id(p) for p in nn.Module.parameters(net)}
-    registered = [id(p) in own for p in backbone.parameters()]
+    expect(all(id(p) in own for p in backbone.parameters()), name,
+           "the backbone's parameters are not among net.parameters(), so an optimiser would not train them; keep the "
+           "backbone as an attribute (self.backbone = backbone).")
     x = inp["x"]
-    nn.Module.train(net, True)
-    with calling(name, "net(x) in training mode"):
-        y = net(x)
-    y_plain = expect_tensor(y, name, "net(x)", tuple(x.shape))
-    if y.requires_grad:
-        with calling(name, "backward through net(x)"):
-            torch.autograd.backward([(y * inp["weights"]).sum()])
-    grads = [-1.0 if p.grad is None else float(p.grad.detach().abs().sum()) for p in backbone.parameters()]
     nn.Module.train(net, False)
-    with calling(name, "net(x) in eval mode"), torch.no_grad():
-        extreme = expect_tensor(net(x * 1000.0), name, "net(1000 * x)", tuple(x.shape))
-        first = expect_tensor(net(x[:1]), name, "net(x[:1])", (1,) + tuple(x.shape[1:]))
-        second = expect_tensor(net(x[1:2]), name, "net(x[1:2])", (1,) + tuple(x.shape[1:]))
-    return {"registered": registered, "y": y_plain, "grads": grads, "extreme": extreme, "first": first,
-            "second": second}
+    with calling(name, "net(x) in eval mode"):
+        program, y = record(net, x)
+    expect_tensor(y, name, "net(x)", tuple(x.shape))
+    return program.to_arrays("net")
+
+
+def colorization_net_replay(out: dict, inp: dict) -> dict:
+    """Run the recorded network on the private batch: its outputs, its outputs for huge inputs, and the
+    gradient that a loss on the outputs sends to each of the backbone's parameters (-1: not used)."""
+    name = "ColorizationNet"
+    program = Trace.from_arrays(out, "net", name)
+    leaves = [leaf.clone().requires_grad_(leaf.is_floating_point()) for leaf in program.leaves]
+    (y,) = program.run(inp["probe"], leaves=leaves)
+    expect(type(y) is torch.Tensor and tuple(y.shape) == tuple(inp["probe"].shape) and y.is_floating_point(), name,
+           f"net(x) should be a float tensor of shape {tuple(inp['probe'].shape)}.")
+    grads = [None] * len(leaves)
+    if y.requires_grad:
+        wanted = [leaf for leaf in leaves if leaf.requires_grad]
+        found = torch.autograd.grad((y * inp["weights"]).sum(), wanted, allow_unused=True)
+        by_leaf = dict(zip(map(id, wanted), found, strict=True))
+        grads = [by_leaf.get(id(leaf)) for leaf in leaves]
+    per_parameter = []
+    for p in _backbone_parameters(inp["init_seed"]):
+        index = next((i for i, leaf in enumerate(program.leaves) if leaf.shape == p.shape and torch.equal(leaf, p)), None)
+        grad = None if index is None else grads[index]
+        per_parameter.append(-1.0 if grad is None else float(grad.abs().sum()))
+    with torch.no_grad():
+        (extreme,) = program.run(inp["probe"] * 1000.0)
+    return {"y": y.detach(), "grads": per_parameter, "extreme": extreme.detach()}
+
+
+def colorization_net_replay_schema(inp: dict) -> dict:
+    shape = tuple(inp["probe"].shape)
+    return {"y": floats(*shape, finite=False), "extreme": floats(*shape, finite=False),
+            "grads": floats(len(_backbone_parameters(0)))}
 
 
 def colorization_net_judge(out: dict, inp: dict) -> None:
     name = "ColorizationNet"
-    expect(bool(out["registered"].all()), name,
-           "the backbone's parameters are not among net.parameters(), so an optimiser would not train them; keep the "
-           "backbone as an attribute (self.backbone = backbone).")
     lo, hi = normalized_range()
     y = out["y"]
     expect(bool(((y >= lo - 1e-4) & (y <= hi + 1e-4)).all()), name,
@@ -323,22 +370,25 @@ def colorization_net_judge(out: dict, inp: dict) -> None:
     expect(bool((span_lo < 0.25).all() and (span_hi < 0.25).all()), name,
            "for large inputs the outputs never come close to the ends of the target range; the output activation does "
            "not cover it (tanh into [-1, 1]? a sigmoid left in [0, 1] while targets are normalised?).")
-    rgb = denormalize(torch.cat([out["first"], out["second"]]))
+    rgb = denormalize(y[:2])
     expect(not (torch.allclose(rgb[:, 0], rgb[:, 1], atol=1e-5) and torch.allclose(rgb[:, 1], rgb[:, 2], atol=1e-5)),
            name, "the three output channels are identical in pixel space: the decoder predicts a single channel "
                  "(broadcast to 3 by data.normalize?); its last layer must output 3 channels.")
-    expect(not torch.allclose(out["first"], out["second"]), name,
-           "two different images give the same output: the decoder ignores its input.")
+    expect(not torch.allclose(y[0], y[1]), name, "two different images give the same output: the decoder ignores its "
+                                                 "input.")
 
 
 EXERCISES = [
     Exercise("test_rotation_dataset", "RotationDataset", lambda seed: _dataset_inputs(seed, 11, 4),
-             lambda cls, inp: _classification_run(cls, "RotationDataset", inp, "x_rot"), rotation_judge),
+             lambda cls, inp: _classification_run(cls, "RotationDataset", inp, "x_rot"), rotation_judge,
+             _classification_schema),
     Exercise("test_jigsaw_dataset", "JigsawDataset", lambda seed: _dataset_inputs(seed, 12, 24, square=False),
-             lambda cls, inp: _classification_run(cls, "JigsawDataset", inp, "x_shuffled"), jigsaw_judge),
+             lambda cls, inp: _classification_run(cls, "JigsawDataset", inp, "x_shuffled"), jigsaw_judge,
+             _classification_schema),
     Exercise("test_colorization_dataset", "ColorizationDataset", lambda seed: _dataset_inputs(seed, 13, 1),
-             colorization_run, colorization_judge),
+             colorization_run, colorization_judge, colorization_schema),
     Exercise("test_colorization_net", "ColorizationNet", colorization_net_inputs, colorization_net_run,
-             colorization_net_judge),
+             colorization_net_judge, lambda inp: {"net": None}, colorization_net_replay,
+             colorization_net_replay_schema, private=("probe", "weights")),
 ]
 check_rotation_dataset, check_jigsaw_dataset, check_colorization_dataset, check_colorization_net = map(checker, EXERCISES)

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..data import denormalize, normalize, normalized_range
-from ._core import Exercise, calling, checker, close, expect, expect_tensor, generator, subseed
+from ._core import Exercise, bools, calling, checker, close, expect, expect_tensor, floats, generator, ints, subseed
+from ._trace import Trace, record
 
 ASSIGNMENT = "02_simclr"
 #: Output size of the augmentation and the default sizes of the projection head.
@@ -108,6 +109,13 @@ def augment_run(simclr_augment, inp: dict) -> dict:
     return out
 
 
+def augment_schema(inp: dict) -> dict:
+    def views(key):
+        return floats(len(inp[key]), 3, IMAGE_SIZE, IMAGE_SIZE)
+
+    return {key: views(key) for key in ("x", "copies", "colour", "edge", "one")} | {"again": views("x")}
+
+
 def fraction_distinct(out: torch.Tensor, atol: float = 1e-4) -> float:
     """Fraction of images in ``out`` that differ from every other image of the batch."""
     flat = out.flatten(1)
@@ -178,17 +186,34 @@ def augment_judge(out: dict, inp: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- Exercise 2.2
-class NoiseAugment:
-    """A stand-in augmentation for checking ``two_views``: adds fresh Gaussian noise to every
-    image (``scale`` times a standard normal) and counts its calls and images."""
+#: Calls of the stand-in augmentation, and rows per call, that the two-views judge looks through.
+MAX_CALLS, NOISE = 24, 0.1
 
-    def __init__(self, scale: float = 0.1):
-        self.scale, self.calls, self.images = scale, 0, 0
+
+def noise_rows(key: int, call: int, row_shape: tuple[int, ...], rows: int) -> torch.Tensor:
+    """The noise that call number ``call`` of ``NoiseAugment(key)`` adds to a batch of ``rows`` images.
+
+    A call on a batch of ``n`` images adds the first ``n`` of these rows: ``torch.randn`` fills its
+    output in order, so a batch's noise is a prefix of a longer one drawn from the same seed.
+    """
+    return NOISE * torch.randn((rows, *row_shape), generator=torch.Generator().manual_seed(key + call))
+
+
+class NoiseAugment:
+    """A stand-in augmentation for checking ``two_views``: adds Gaussian noise to every image.
+
+    Call number ``k`` draws its noise from a generator seeded ``key + k`` (:func:`noise_rows`), so
+    the check can tell, for every image of a view, which call of the augmentation made it, and
+    that each view is made of the augmentation's own outputs.
+    """
+
+    def __init__(self, key: int):
+        self.key, self.calls = key, 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        noise = noise_rows(self.key, self.calls, tuple(x.shape[1:]), len(x))
         self.calls += 1
-        self.images += len(x)
-        return x + self.scale * torch.randn_like(x)
+        return x + noise.to(x.dtype)
 
 
 class CropAugment(NoiseAugment):
@@ -198,36 +223,66 @@ class CropAugment(NoiseAugment):
         return super().__call__(x[..., 4:28, 4:28])
 
 
+#: The cases of the two-views check: ``(input key, augmentation, what the augmentation sees of x)``.
+VIEW_CASES = (("x", NoiseAugment, lambda x: x), ("one", NoiseAugment, lambda x: x),
+              ("six", CropAugment, lambda x: x[..., 4:28, 4:28]), ("strided", NoiseAugment, lambda x: x))
+
+
 def views_inputs(seed: int | None) -> dict:
     g = generator(seed, 22)
     return {"x": toy_images(8, seed=subseed(g)), "one": toy_images(1, seed=subseed(g)),
-            "six": toy_images(6, seed=subseed(g)), "strided": toy_images(8, seed=subseed(g)).transpose(2, 3)}
+            "six": toy_images(6, seed=subseed(g)), "strided": toy_images(8, seed=subseed(g)).transpose(2, 3),
+            "key": subseed(g)}
 
 
 def views_run(two_views, inp: dict) -> dict:
     name = "two_views"
     out = {}
-    for key, augment in (("x", NoiseAugment()), ("one", NoiseAugment()), ("six", CropAugment()),
-                         ("strided", NoiseAugment())):
+    for i, (key, augment_class, seen) in enumerate(VIEW_CASES):
         x = inp[key].clone() if key != "strided" else inp[key]
         what = "two_views(x, augment)" + (" with an augment that returns 24x24 crops of 32x32 images"
                                           if key == "six" else "")
         with calling(name, what):
-            views = two_views(x, augment)
+            views = two_views(x, augment_class(inp["key"] + 1000 * i))
         expect(isinstance(views, (tuple, list)) and len(views) == 2, name,
                f"two_views should return a pair (view1, view2), got {type(views).__name__}.")
-        out[f"{key}_1"], out[f"{key}_2"] = (expect_tensor(v, name, f"view{i + 1}") for i, v in enumerate(views))
+        shape = tuple(seen(inp[key]).shape)
+        for j, view in enumerate(views):
+            view = expect_tensor(view, name, f"view{j + 1}")
+            expect(not (view.shape == x.shape and torch.equal(view, x)), name,
+                   f"view{j + 1} is the unaugmented x: both views must be augment(x).")
+            expect(tuple(view.shape) == shape, name,
+                   f"each view should be what augment returns, here of shape {shape}; got {tuple(view.shape)}"
+                   + (". Don't assume the shape of x." if key == "six" else "."))
+            out[f"{key}_{j + 1}"] = view
         if key == "x":
-            out["x_images"], out["x_after"] = augment.images, x.clone()
+            out["x_after"] = x.clone()
     return out
+
+
+def views_schema(inp: dict) -> dict:
+    out = {"x_after": floats(*inp["x"].shape)}
+    for key, _, seen in VIEW_CASES:
+        out |= {f"{key}_{j}": floats(*seen(inp[key]).shape) for j in (1, 2)}
+    return out
+
+
+def augment_calls(view: torch.Tensor, base: torch.Tensor, key: int) -> list[tuple[int, int]] | None:
+    """For each image of ``view``, the ``(call, row)`` of the stand-in augmentation that made it from
+    ``base``; None if an image was not made by it (see :class:`NoiseAugment`)."""
+    noise = (view - base).flatten(1)
+    rows = 2 * len(base)
+    candidates = torch.cat([noise_rows(key, call, tuple(base.shape[1:]), rows).flatten(1) for call in range(MAX_CALLS)])
+    gaps = torch.cdist(noise.double(), candidates.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    best, index = gaps.min(1)
+    if not bool((best < 1e-4).all()):
+        return None
+    return [(int(i) // rows, int(i) % rows) for i in index]
 
 
 def views_judge(out: dict, inp: dict) -> None:
     name = "two_views"
     x = inp["x"]
-    expect(out["x_1"].shape == x.shape and out["x_2"].shape == x.shape, name,
-           f"with a shape-preserving augmentation each view should have the shape of x {tuple(x.shape)}, got "
-           f"{tuple(out['x_1'].shape)} and {tuple(out['x_2'].shape)}.")
     expect(torch.equal(out["x_after"], x), name, "two_views modified x in place.")
     for key, view in (("x_1", "view1"), ("x_2", "view2")):
         noise = (out[key] - x).flatten(1).std(1)
@@ -235,16 +290,18 @@ def views_judge(out: dict, inp: dict) -> None:
         expect(bool((noise < 0.2).all()), name, f"{view} is not an augmentation of x itself (wrong images or order?).")
     expect(bool(((out["x_1"] - out["x_2"]).flatten(1).abs().amax(1) > 1e-6).all()), name,
            "view1 and view2 are identical: call augment twice (or once on a doubled batch), don't reuse one view.")
-    expect(int(out["x_images"]) >= 2 * len(x), name,
-           f"augment saw {int(out['x_images'])} images for a batch of {len(x)}; each image needs two augmented views.")
-    expect(out["one_1"].shape == inp["one"].shape and not torch.equal(out["one_1"], out["one_2"]), name,
+    expect(not torch.equal(out["one_1"], out["one_2"]), name,
            "with a batch of one image the two views should still be two different [1, 3, 32, 32] tensors.")
-    expect(tuple(out["six_1"].shape) == tuple(out["six_2"].shape) == (6, 3, 24, 24), name,
-           "the views should be whatever augment returns (here 24x24 crops); don't assume the shape of x.")
-    for key in ("six_1", "six_2", "strided_1", "strided_2"):
-        base = inp["six"][..., 4:28, 4:28] if key.startswith("six") else inp["strided"]
-        expect(bool(((out[key] - base).std() - 0.1).abs() < 0.03), name,
-               "the views are not augment(x)" + (" on a non-contiguous batch." if key.startswith("str") else "."))
+    for i, (key, _, seen) in enumerate(VIEW_CASES):
+        base = seen(inp[key])
+        made = [augment_calls(out[f"{key}_{j}"], base, inp["key"] + 1000 * i) for j in (1, 2)]
+        expect(all(m is not None for m in made), name,
+               "the views are not the augmentation's outputs" + (" on a non-contiguous batch" if key == "strided" else "")
+               + ": every image of each view must be an augmented copy of the same image of x, as augment returns it "
+                 "(here augment adds noise; the check knows which noise each call adds).")
+        used = [call for m in made for call in m]
+        expect(len(set(used)) == len(used), name,
+               "an augmented image appears in both views: each view needs its own augmented copy of every image.")
 
 
 # ----------------------------------------------------------------------------- Exercise 2.3
@@ -253,11 +310,24 @@ def linear_layers(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+#: Images in the batches on which the heads' forward passes are recorded and run again.
+HEAD_BATCH = 16
+#: Numbers in the parameters of the head, every one of which must get a gradient: two Linear
+#: layers; a BatchNorm1d between them adds its weight and bias (and makes the first layer's bias
+#: redundant, so it may be left out).
+HEAD_PARAMETERS = FEATURE_DIM * HIDDEN_DIM + HIDDEN_DIM + HIDDEN_DIM * PROJECTION_DIM + PROJECTION_DIM
+HEAD_PARAMETERS_WITH_BN = (HEAD_PARAMETERS + 2 * HIDDEN_DIM, HEAD_PARAMETERS + HIDDEN_DIM)
+
+
 def head_inputs(seed: int | None) -> dict:
+    """The batches the forward passes are recorded on; private (the re-check never shows them to the
+    student's code): the batches they run on again and the weights of a test loss."""
     g = generator(seed, 23)
-    return {"init_seed": subseed(g), "h": torch.randn(8, FEATURE_DIM, generator=g),
-            "pair": torch.randn(2, 16, FEATURE_DIM, generator=g), "train": torch.randn(64, FEATURE_DIM, generator=g),
-            "small": torch.randn(4, 64, generator=g), "rows": torch.randn(5, FEATURE_DIM, generator=g)}
+    return {"init_seed": subseed(g), "h": torch.randn(HEAD_BATCH, FEATURE_DIM, generator=g),
+            "small": torch.randn(4, 64, generator=g), "probe": torch.randn(HEAD_BATCH, FEATURE_DIM, generator=g),
+            "pair": torch.randn(2, HEAD_BATCH, FEATURE_DIM, generator=g), "probe_small": torch.randn(4, 64, generator=g),
+            "weights": torch.randn(HEAD_BATCH, PROJECTION_DIM, generator=g),
+            "perm": torch.randperm(HEAD_BATCH, generator=g)}
 
 
 def _build_head(cls, name: str, *args) -> nn.Module:
@@ -267,66 +337,110 @@ def _build_head(cls, name: str, *args) -> nn.Module:
     return head
 
 
-def _shapes(head: nn.Module) -> torch.Tensor:
-    return torch.tensor([(m.in_features, m.out_features) for m in linear_layers(head)], dtype=torch.int64).reshape(-1, 2)
+def _shapes(head: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in linear_layers(head)]
+
+
+def _recorded(module: nn.Module, x: torch.Tensor, name: str, what: str, shape: tuple[int, ...]) -> Trace:
+    """``module``'s forward pass on ``x`` in eval mode, recorded (:mod:`._trace`), its output checked to have ``shape``."""
+    nn.Module.train(module, False)
+    with calling(name, what):
+        program, out = record(module, x)
+    expect_tensor(out, name, what, shape)
+    return program
 
 
 def head_run(cls, inp: dict) -> dict:
+    """Build the default and a small head, check their layers, and record their forward passes."""
     name = "ProjectionHead"
     torch.manual_seed(inp["init_seed"])
     head = _build_head(cls, name)
-    with calling(name, "head(h)"):
-        out = {"z": expect_tensor(head(inp["h"]), name, "head(h)"), "shapes": _shapes(head)}
-    nn.Module.train(head, False)
-    with calling(name, "head(h) in eval mode"), torch.no_grad():
+    shapes = _shapes(head)
+    expect(shapes == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)], name,
+           f"the head should have exactly two nn.Linear layers, {FEATURE_DIM}->{HIDDEN_DIM} then "
+           f"{HIDDEN_DIM}->{PROJECTION_DIM}; found {shapes}.")
+    extra = sum(p.numel() for p in nn.Module.parameters(head)) - sum(p.numel() for m in linear_layers(head)
+                                                                      for p in m.parameters())
+    expect(extra in (0, 2 * HIDDEN_DIM), name,
+           f"besides its two Linear layers the head has {extra:,} parameters; a BatchNorm1d({HIDDEN_DIM}) between "
+           f"them has {2 * HIDDEN_DIM}, nothing else belongs there. This is a different head.")
+    program = _recorded(head, inp["h"], name, "head(h)", (HEAD_BATCH, PROJECTION_DIM))
+    small = _build_head(cls, name, 64, 32, 16)
+    shapes = _shapes(small)
+    expect(shapes == [(64, 32), (32, 16)], name,
+           f"ProjectionHead(64, 32, 16) should have Linear layers 64->32 and 32->16, found {shapes}: use the "
+           "arguments in_dim, hidden_dim and out_dim instead of fixed sizes.")
+    small_program = _recorded(small, inp["small"], name, "ProjectionHead(64, 32, 16)(h)", (4, 16))
+    return {**program.to_arrays("head"), **small_program.to_arrays("small")}
+
+
+def _run_program(program: Trace, x: torch.Tensor, name: str, shapes: list[tuple[int, ...]], leaves=None) -> list:
+    """The recorded ``program`` run on ``x``; its outputs checked to be float tensors of ``shapes``."""
+    outputs = program.run(x, leaves=leaves)
+    expect(len(outputs) == len(shapes) and all(type(o) is torch.Tensor and o.is_floating_point()
+                                               and tuple(o.shape) == s for o, s in zip(outputs, shapes)), name,
+           f"the recorded forward pass should return float tensors of shapes {shapes}.")
+    return outputs
+
+
+def _grad_numbers(program: Trace, outputs_loss, leaves: list[torch.Tensor]) -> list[float]:
+    """Sum of |gradient| of ``outputs_loss`` for each leaf of ``program`` (-1 where it gets none)."""
+    wanted = [leaf for leaf in leaves if leaf.requires_grad]
+    found = torch.autograd.grad(outputs_loss, wanted, allow_unused=True) if outputs_loss.requires_grad else \
+        [None] * len(wanted)
+    by_leaf = dict(zip(map(id, wanted), found, strict=True))
+    return [-1.0 if by_leaf.get(id(leaf)) is None else float(by_leaf[id(leaf)].abs().sum()) for leaf in leaves]
+
+
+def _trainable(program: Trace) -> list[torch.Tensor]:
+    return [leaf.clone().requires_grad_(leaf.is_floating_point()) for leaf in program.leaves]
+
+
+def head_replay(out: dict, inp: dict) -> dict:
+    """Run the recorded heads on the private batches: outputs for the affinity, sign and row tests,
+    and how many of the head's numbers a loss on its output trains."""
+    name = "ProjectionHead"
+    program = Trace.from_arrays(out, "head", name)
+    shape = [(HEAD_BATCH, PROJECTION_DIM)]
+    leaves = _trainable(program)
+    (z,) = _run_program(program, inp["probe"], name, shape, leaves)
+    grads = _grad_numbers(program, (z * inp["weights"]).sum(), leaves)
+    trained = sum(leaf.numel() for leaf, grad in zip(program.leaves, grads, strict=True) if grad > 0)
+    with torch.no_grad():
         a, b = inp["pair"]
-        for key, h in (("a", a), ("b", b), ("ab", a + b), ("zero", torch.zeros_like(a))):
-            out[key] = expect_tensor(head(h), name, "head(h)")
-        rows = inp["rows"]
-        out["together"] = expect_tensor(head(rows), name, "head(h)")
-        out["alone"] = expect_tensor(torch.cat([head(rows[i:i + 1]) for i in range(len(rows))]), name, "head(h[i:i+1])")
-    nn.Module.train(head, True)
-    with calling(name, "head(h) in training mode"):
-        z = head(inp["train"])
-        out["z_train"] = expect_tensor(z, name, "head(h)")
-        torch.autograd.backward([z.pow(2).mean()])
-    out["grads"] = [p.grad is not None for p in nn.Module.parameters(head)]
-    linear = sum(p.numel() for m in linear_layers(head) for p in m.parameters())
-    out["extra"] = sum(p.numel() for p in nn.Module.parameters(head)) - linear
-    out["small_z"] = torch.zeros(4, 16)  # not probed while the default head is wrong: the judge says what is
-    if [tuple(row) for row in out["shapes"].tolist()] == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)]:
-        small = _build_head(cls, name, 64, 32, 16)
-        shapes = [tuple(row) for row in _shapes(small).tolist()]
-        expect(shapes == [(64, 32), (32, 16)], name,
-               f"ProjectionHead(64, 32, 16) should have Linear layers 64->32 and 32->16, found {shapes}: use the "
-               "arguments in_dim, hidden_dim and out_dim instead of fixed sizes.")
-        with calling(name, "ProjectionHead(64, 32, 16)(h)"):
-            out["small_z"] = expect_tensor(small(inp["small"]), name, "ProjectionHead(64, 32, 16)(h)")
-    return out
+        result = {key: _run_program(program, h, name, shape)[0] for key, h in
+                  (("a", a), ("b", b), ("ab", a + b), ("zero", torch.zeros_like(a)), ("perm", inp["probe"][inp["perm"]]))}
+        changed = inp["probe"].clone()
+        changed[0] = a[0]
+        result["row"] = _run_program(program, changed, name, shape)[0]
+        small = Trace.from_arrays(out, "small", name)
+        result["small_z"] = _run_program(small, inp["probe_small"], name, [(4, 16)])[0]
+    return {"z": z.detach(), "trained": trained, **result}
+
+
+def head_replay_schema(inp: dict) -> dict:
+    z = floats(HEAD_BATCH, PROJECTION_DIM, finite=False)
+    return {"z": z, "trained": ints(), "a": z, "b": z, "ab": z, "zero": z, "perm": z, "row": z,
+            "small_z": floats(4, 16, finite=False)}
 
 
 def head_judge(out: dict, inp: dict) -> None:
     name = "ProjectionHead"
-    expect(tuple(out["z"].shape) == (8, PROJECTION_DIM), name,
-           f"head(h) should have shape (8, {PROJECTION_DIM}), got {tuple(out['z'].shape)}.")
-    shapes = [tuple(row) for row in out["shapes"].tolist()]
-    expect(shapes == [(FEATURE_DIM, HIDDEN_DIM), (HIDDEN_DIM, PROJECTION_DIM)], name,
-           f"the head should have exactly two nn.Linear layers, {FEATURE_DIM}->{HIDDEN_DIM} then "
-           f"{HIDDEN_DIM}->{PROJECTION_DIM}; found {shapes}.")
+    expect(bool(torch.isfinite(out["z"]).all()), name, "head(h) returned NaN or infinite values.")
     gap = (out["a"] + out["b"] - out["ab"] - out["zero"]).abs().max().item()
     expect(gap > 1e-3, name, "the head is an affine map: two Linear layers in a row equal one. Put a nonlinearity "
                              "(nn.ReLU) between them.")
-    expect(bool((out["z_train"] < 0).any()), name,
+    expect(bool((out["z"] < 0).any()), name,
            "no output is negative: the head ends with a ReLU. z must be free to point anywhere, so that negatives can "
            "get negative cosine similarity; end with the second Linear layer.")
-    expect(bool(out["grads"].all()), name, "some parameters of the head get no gradient.")
-    expect(tuple(out["small_z"].shape) == (4, 16), name, "ProjectionHead(64, 32, 16)(h) should have shape (4, 16).")
-    extra = int(out["extra"])
-    expect(extra in (0, 2 * HIDDEN_DIM), name,
-           f"besides its two Linear layers the head has {extra:,} parameters; a BatchNorm1d({HIDDEN_DIM}) between "
-           f"them has {2 * HIDDEN_DIM}, nothing else belongs there. This is a different head.")
-    expect(torch.allclose(out["together"], out["alone"], atol=1e-5), name,
-           "in eval mode each row of head(h) should depend only on its own row of h.")
+    trained = int(out["trained"])
+    expect(trained in (HEAD_PARAMETERS, *HEAD_PARAMETERS_WITH_BN), name,
+           f"a loss on head(h) trains {trained:,} numbers of the head; its two Linear layers have {HEAD_PARAMETERS:,} "
+           f"({HEAD_PARAMETERS_WITH_BN[0]:,} with a BatchNorm1d({HIDDEN_DIM}) between them), and every one should get "
+           "a gradient (no detach, no layer left out of forward).")
+    z = out["z"]
+    expect(torch.allclose(out["perm"], z[inp["perm"]], atol=1e-5) and torch.allclose(out["row"][1:], z[1:], atol=1e-5),
+           name, "in eval mode each row of head(h) should depend only on its own row of h.")
 
 
 # ----------------------------------------------------------------------------- Exercise 2.4
@@ -355,16 +469,15 @@ def model_parts(kind: str, seed: int) -> tuple[nn.Module, nn.Module]:
 
 
 def model_inputs(seed: int | None) -> dict:
+    """The batches the forward passes are recorded on; private: the batches they run on again."""
     g = generator(seed, 24)
     return {"toy_seed": subseed(g), "conv_seed": subseed(g), "x_toy": torch.randn(4, 3, 8, 8, generator=g),
-            "x": torch.randn(3, 3, 32, 32, generator=g), "x_train": torch.randn(2, 3, 32, 32, generator=g)}
+            "x": torch.randn(3, 3, 32, 32, generator=g), "probe_toy": torch.randn(4, 3, 8, 8, generator=g),
+            "probe": torch.randn(3, 3, 32, 32, generator=g)}
 
 
-def model_outputs(model: nn.Module, x: torch.Tensor, name: str = "SimCLRModel") -> tuple[torch.Tensor, ...]:
-    """``model(x)`` checked to be a pair ``(h [B, 256], z [B, 128])``: returns ``h`` and ``z`` as the
-    model gave them (not detached), then their plain copies (:func:`expect_tensor`)."""
-    with calling(name, "model(x)"):
-        out = model(x)
+def model_outputs(out, x: torch.Tensor, name: str = "SimCLRModel") -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``model(x)`` returned, checked to be a pair ``(h [B, 256], z [B, 128])``; their plain copies."""
     expect(isinstance(out, (tuple, list)) and len(out) == 2, name,
            f"model(x) should return a pair (h, z), got {type(out).__name__}"
            + (f" of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else "") + ".")
@@ -375,55 +488,83 @@ def model_outputs(model: nn.Module, x: torch.Tensor, name: str = "SimCLRModel") 
     expect(tuple(plain_h.shape) == (len(x), FEATURE_DIM) and tuple(plain_z.shape) == (len(x), PROJECTION_DIM), name,
            f"h should be [B, {FEATURE_DIM}] and z [B, {PROJECTION_DIM}]; got {tuple(plain_h.shape)} and "
            f"{tuple(plain_z.shape)}.")
-    return h, z, plain_h, plain_z
+    return plain_h, plain_z
 
 
-def model_run(cls, inp: dict) -> dict:
-    name = "SimCLRModel"
-    backbone, head = model_parts("toy", inp["toy_seed"])
+def _model(cls, kind: str, seed: int, name: str) -> tuple[nn.Module, nn.Module, nn.Module]:
+    backbone, head = model_parts(kind, seed)
     with calling(name, "SimCLRModel(backbone, head)"):
         model = cls(backbone, head)
     expect(isinstance(model, nn.Module), name, "SimCLRModel should be an nn.Module.")
     own = {id(p) for p in nn.Module.parameters(model)}
-    out = {"registered": [id(p) in own for p in list(backbone.parameters()) + list(head.parameters())]}
-    _, z, out["h_toy"], out["z_toy"] = model_outputs(model, inp["x_toy"], name)
-    with calling(name, "backward through z"):
-        torch.autograd.backward([z.pow(2).sum()])
-    out["toy_grads"] = [-1.0 if p.grad is None else float(p.grad.abs().sum()) for p in backbone.parameters()]
-    backbone, head = model_parts("conv", inp["conv_seed"])
-    with calling(name, "SimCLRModel(SmallConvNet(), head)"):
-        model = cls(backbone, head)
-    out["keeps_backbone"] = getattr(model, "backbone", None) is backbone
-    out["named"] = any(n.startswith("backbone.") for n, _ in nn.Module.named_parameters(model))
-    nn.Module.train(model, False)
+    expect(all(id(p) in own for p in list(backbone.parameters()) + list(head.parameters())), name,
+           "the parameters of the backbone and the head should be among model.parameters(); keep both as attributes "
+           "(self.backbone = backbone, self.head = head) and don't build a new head.")
+    return model, backbone, head
+
+
+def model_run(cls, inp: dict) -> dict:
+    """Build the model on the toy and the conv parts, check how it holds them, and record both forward passes."""
+    name = "SimCLRModel"
+    programs = {}
+    for kind, x in (("toy", inp["x_toy"]), ("conv", inp["x"])):
+        model, backbone, _ = _model(cls, kind, inp[f"{kind}_seed"], name)
+        if kind == "conv":
+            expect(getattr(model, "backbone", None) is backbone, name,
+                   "keep the backbone as model.backbone: the notebook probes model.backbone after training.")
+            expect(any(n.startswith("backbone.") for n, _ in nn.Module.named_parameters(model)), name,
+                   "the backbone is not registered as a submodule.")
+        nn.Module.train(model, False)
+        with calling(name, "model(x)"):
+            programs[kind], out = record(model, x)
+        model_outputs(out, x, name)
+    return {**programs["toy"].to_arrays("toy"), **programs["conv"].to_arrays("conv")}
+
+
+def model_replay(out: dict, inp: dict) -> dict:
+    """Run the recorded models on the private batches; the gradient a loss on z sends to each of the
+    toy backbone's parameters (-1: not used); whether h and z carry gradients."""
+    name = "SimCLRModel"
+    toy = Trace.from_arrays(out, "toy", name)
+    shapes = [(len(inp["probe_toy"]), FEATURE_DIM), (len(inp["probe_toy"]), PROJECTION_DIM)]
+    leaves = _trainable(toy)
+    h, z = _run_program(toy, inp["probe_toy"], name, shapes, leaves)
+    trains = bool(h.requires_grad and z.requires_grad)
+    grads = _grad_numbers(toy, z.pow(2).sum(), leaves)
+    per_parameter = []
+    for p in model_parts("toy", inp["toy_seed"])[0].parameters():
+        index = next((i for i, leaf in enumerate(toy.leaves) if leaf.shape == p.shape and torch.equal(leaf, p.detach())),
+                     None)
+        per_parameter.append(-1.0 if index is None else grads[index])
+    conv = Trace.from_arrays(out, "conv", name)
     with torch.no_grad():
-        _, _, out["h"], out["z"] = model_outputs(model, inp["x"], name)
-    nn.Module.train(model, True)
-    h, z, _, _ = model_outputs(model, inp["x_train"], name)
-    out["trains"] = bool(h.requires_grad and z.requires_grad)
-    return out
+        conv_h, conv_z = _run_program(conv, inp["probe"], name, [(len(inp["probe"]), FEATURE_DIM),
+                                                                  (len(inp["probe"]), PROJECTION_DIM)])
+    return {"h_toy": h.detach(), "z_toy": z.detach(), "toy_grads": per_parameter, "trains": trains, "h": conv_h,
+            "z": conv_z}
+
+
+def model_replay_schema(inp: dict) -> dict:
+    b, t = len(inp["probe"]), len(inp["probe_toy"])
+    return {"h_toy": floats(t, FEATURE_DIM, finite=False), "z_toy": floats(t, PROJECTION_DIM, finite=False),
+            "toy_grads": floats(2), "trains": bools(), "h": floats(b, FEATURE_DIM, finite=False),
+            "z": floats(b, PROJECTION_DIM, finite=False)}
 
 
 def model_judge(out: dict, inp: dict) -> None:
     name = "SimCLRModel"
-    expect(bool(out["registered"].all()), name,
-           "the parameters of the backbone and the head should be among model.parameters(); keep both as attributes "
-           "(self.backbone = backbone, self.head = head) and don't build a new head.")
     backbone, head = model_parts("toy", inp["toy_seed"])
     with torch.no_grad():
-        h = backbone(inp["x_toy"])
+        h = backbone(inp["probe_toy"])
         z = head(h)
     expect(torch.allclose(out["h_toy"], h, atol=1e-5), name, "h should be backbone(x), the representation we keep.")
     expect(torch.allclose(out["z_toy"], z, atol=1e-5), name, "z should be head(h), the projection of h.")
     expect(bool((out["toy_grads"] > 0).all()), name,
            "the loss on z sends no gradient into the backbone: compute z from h without detach() or no_grad().")
-    expect(bool(out["keeps_backbone"]), name,
-           "keep the backbone as model.backbone: the notebook probes model.backbone after training.")
-    expect(bool(out["named"]), name, "the backbone is not registered as a submodule.")
     backbone, head = model_parts("conv", inp["conv_seed"])
     backbone.eval(), head.eval()
     with torch.no_grad():
-        h = backbone(inp["x"])
+        h = backbone(inp["probe"])
         z = head(h)
     expect(torch.allclose(out["h"], h, atol=1e-5) and torch.allclose(out["z"], z, atol=1e-5), name,
            "with SmallConvNet in eval mode, (h, z) should equal (backbone(x), head(backbone(x))).")
@@ -511,7 +652,7 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
     z1, z2 = (z.clone() for z in inp["grad"])
     value(z1, z2, 0.2)
     out["after_1"], out["after_2"] = z1, z2
-    out["requires_grad"], out["grad_1"], out["grad_2"] = False, torch.zeros(0), torch.zeros(0)
+    out["requires_grad"], out["grad_1"], out["grad_2"] = False, torch.zeros_like(z1), torch.zeros_like(z2)
     if not (torch.equal(z1, inp["grad"][0]) and torch.equal(z2, inp["grad"][1])):
         return out  # edited in place: the judge says so (with requires_grad, the edit would raise instead)
     z1, z2 = (z.clone().requires_grad_() for z in inp["grad"])
@@ -523,6 +664,15 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
         expect(g1 is not None and g2 is not None, name, "the loss does not depend on both z1 and z2.")
         out["grad_1"], out["grad_2"] = expect_tensor(g1, name, "dL/dz1"), expect_tensor(g2, name, "dL/dz2")
     return out
+
+
+def loss_schema(inp: dict) -> dict:
+    value, cases = floats(finite=False), floats(len(inp["cases"]), finite=False)
+    grad = floats(*inp["grad"][0].shape, finite=False)
+    return {"identical": value, "one_hot": floats(len(TEMPERATURES), finite=False), "random": value,
+            "random_x5": value, "cases": cases, "swapped": cases, "scaled": cases, "big": value, "big_unit": value,
+            "float32": value, "float16": value, "autocast": value, "meta": ints(), "after_1": grad, "after_2": grad,
+            "requires_grad": bools(), "grad_1": grad, "grad_2": grad}
 
 
 def diagnose_identical(value: float, n: int, temperature: float) -> str:
@@ -570,7 +720,7 @@ def loss_judge(out: dict, inp: dict) -> None:
     expect(math.isclose(value, math.log(2 * n - 1), abs_tol=1e-4), name,
            f"for {2 * n} identical embeddings every candidate is equally similar, so the loss should be log(2N - 1) = "
            f"{math.log(2 * n - 1):.4f}; {diagnose_identical(value, n, 0.5)}")
-    for t, value in zip(TEMPERATURES, out["one_hot"].tolist()):
+    for t, value in zip(TEMPERATURES, out["one_hot"].tolist(), strict=True):
         expected = one_hot_loss(n, t)
         expect(close(value, expected, 1e-4), name,
                f"for z1 = z2 = one-hot rows (positive cosine 1, negatives 0) at temperature {t} the loss should be "
@@ -580,7 +730,7 @@ def loss_judge(out: dict, inp: dict) -> None:
            f"scaling the embeddings by 5 changed the loss from {a:.4f} to {b:.4f}: L2-normalise z1 and z2 "
            "(F.normalize(z, dim=1)) before the dot products, so that they are cosine similarities.")
     for (z1, _, t), value, swapped, scaled in zip(inp["cases"], *(out[k].tolist() for k in ("cases", "swapped",
-                                                                                           "scaled"))):
+                                                                                           "scaled")), strict=True):
         expect(close(swapped, value), name,
                f"L(z1, z2) = {value:.5f} but L(z2, z1) = {swapped:.5f} (N={len(z1)}, temperature {t}): the loss must "
                "be symmetric. Use both views as anchors (2N anchors), not only z1.")
@@ -613,11 +763,15 @@ def loss_judge(out: dict, inp: dict) -> None:
 
 
 EXERCISES = [
-    Exercise("test_simclr_augment", "simclr_augment", augment_inputs, augment_run, augment_judge),
-    Exercise("test_two_views", "two_views", views_inputs, views_run, views_judge),
-    Exercise("test_projection_head", "ProjectionHead", head_inputs, head_run, head_judge),
-    Exercise("test_simclr_model", "SimCLRModel", model_inputs, model_run, model_judge),
-    Exercise("test_nt_xent_loss", "nt_xent_loss", loss_inputs, loss_run, loss_judge),
+    Exercise("test_simclr_augment", "simclr_augment", augment_inputs, augment_run, augment_judge, augment_schema),
+    Exercise("test_two_views", "two_views", views_inputs, views_run, views_judge, views_schema),
+    Exercise("test_projection_head", "ProjectionHead", head_inputs, head_run, head_judge,
+             lambda inp: {"head": None, "small": None}, head_replay, head_replay_schema,
+             private=("probe", "pair", "probe_small", "weights", "perm")),
+    Exercise("test_simclr_model", "SimCLRModel", model_inputs, model_run, model_judge,
+             lambda inp: {"toy": None, "conv": None}, model_replay, model_replay_schema,
+             private=("probe_toy", "probe")),
+    Exercise("test_nt_xent_loss", "nt_xent_loss", loss_inputs, loss_run, loss_judge, loss_schema),
 ]
 check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loss = \
     map(checker, EXERCISES)
