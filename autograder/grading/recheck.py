@@ -74,7 +74,9 @@ class Outcome:
         status: ``pass``, ``fail``, ``timeout``, ``crash`` or ``unchecked``.
         message: the verdict, naming the likely mistake.
         replay: the notebook's own test replayed in the re-check: ``pass``, ``fail`` (its judge
-            rejects the outputs), ``error`` (the code raised, hung or crashed) or ``not run``.
+            rejects the outputs), ``raised`` (the code raised, or sent outputs that are not what
+            the exercise returns), ``error`` (it hung, crashed, or used a name that the exercise
+            cells do not define) or ``not run``.
         replay_message: the replay's verdict.
     """
 
@@ -466,7 +468,7 @@ def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.Notebo
         verdicts = ask(again)
         for t in dict.fromkeys(t for t, _, _ in again):
             failed = [verdicts[(t, "replay", s)] for s in REPLAY_SEEDS if not verdicts[(t, "replay", s)][0].passed]
-            kind = "pass" if not failed else ("fail" if failed[0][1] else "error")
+            kind = "pass" if not failed else failed[0][1]
             results[t] = Outcome(results[t].status, results[t].message, kind, failed[0][0].message if failed else "")
     return {t: results[t] for t in tests}
 
@@ -529,15 +531,18 @@ def _replay(zyg: Zygote, test: str, recorded: dict, inputs: dict, module: str, l
 
 
 def _verdict(test: str, name: str, reply: Reply, inputs: dict, limits: Limits, problems: list[str],
-             reference: bool = True) -> tuple[Outcome, bool]:
-    """The outcome of one reply, and whether the judge itself decided it (the outputs came back)."""
+             reference: bool = True) -> tuple[Outcome, str]:
+    """The outcome of one reply, and how a replay of the notebook's test that ended this way is
+    described (see :attr:`Outcome.replay`): ``fail`` when the judge decided, ``raised`` when the code
+    raised or sent malformed outputs, ``error`` otherwise."""
     if reply.kind == "ok":
         verdict = judges.judged(test, reply.outputs, inputs, reference=reference)
-        return Outcome(PASS if verdict.passed else FAIL, verdict.message), True
+        return Outcome(PASS if verdict.passed else FAIL, verdict.message), "fail"
     if reply.kind == "timeout":
-        return Outcome(TIMEOUT, f"[{name}] the re-check took longer than {limits.recheck_timeout:.0f} s."), False
+        return Outcome(TIMEOUT, f"[{name}] the re-check took longer than {limits.recheck_timeout:.0f} s."), "error"
     if reply.kind == "crash":
         return Outcome(CRASH, reply.message or f"[{name}] the re-check process died (os._exit, a crash, or the "
-                                               "memory limit)."), False
+                                               "memory limit)."), "error"
     hint = f" ({problems[0]})" if problems and reply.missing else ""
-    return Outcome(FAIL, reply.message + hint), False
+    explained = reply.missing or "raised NameError" in reply.message  # a name defined outside the exercise cells
+    return Outcome(FAIL, reply.message + hint), "error" if explained else "raised"

@@ -8,8 +8,9 @@ For each autograded test cell:
   own test (:mod:`.recheck`):
 
   - **possible tampering** is flagged only on evidence: the same exercise cells fail the same
-    test on the same inputs in the re-check (a rebound name, a monkeypatched check, an input
-    transformer, an object that compares equal to anything);
+    test on the same inputs in the re-check, or raise there, or send outputs that are not what
+    the exercise returns (a rebound name, a monkeypatched check, an input transformer, an object
+    that compares equal to anything, a forged reply);
   - otherwise it is a plain **difference**: the in-notebook test is weaker than the re-check's
     probes (other sizes, other seeds, a comparison with the reference);
 
@@ -69,10 +70,11 @@ def combine(tests: dict[str, float], outcomes: dict[str, Outcome], in_kernel: di
         else:
             points = maximum if outcome.passed else 0.0
         if kernel == "pass" and outcome.status not in (PASS, UNCHECKED):
-            if outcome.replay == "fail":
+            if outcome.replay in ("fail", "raised"):
+                what = "fail that very test" if outcome.replay == "fail" else "raise or return malformed outputs in that very test"
                 flags.append({"kind": "tampering", "exercise": test,
                               "message": f"{test}: possible tampering: the test passed inside the notebook, but the "
-                                         "same exercise cells fail that very test, on the same inputs, in the "
+                                         f"same exercise cells {what}, on the same inputs, in the "
                                          f"re-check ({outcome.replay_message})"})
             else:
                 flags.append({"kind": "difference", "exercise": test,
