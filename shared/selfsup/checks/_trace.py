@@ -82,7 +82,7 @@ class Trace:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict, prefix: str, exercise: str) -> "Trace":
+    def from_arrays(cls, arrays: dict, prefix: str, exercise: str) -> Trace:
         """The program of :meth:`to_arrays`, validated; raises :class:`CheckFailed` if malformed."""
         def bad(why: str) -> CheckFailed:
             return CheckFailed(f"[{exercise}] the recorded forward pass is malformed ({why}).")
@@ -134,7 +134,7 @@ class Trace:
             if not (isinstance(args, list) and isinstance(kwargs, dict) and isinstance(results, list)):
                 raise bad("an operation's arguments are malformed")
             for ref in _refs([args, list(kwargs.values())]):
-                if ref not in defined:
+                if not _is_int(ref) or ref not in defined:
                     raise bad("a value is used before it is made")
             for ref in results:
                 if ref is not None and not _is_int(ref):
@@ -188,9 +188,8 @@ def _refs(obj):
     if isinstance(obj, list):
         for item in obj:
             yield from _refs(item)
-    elif isinstance(obj, dict):
-        if set(obj) == {"v"}:
-            yield obj["v"]
+    elif isinstance(obj, dict) and set(obj) == {"v"}:
+        yield obj["v"]
 
 
 def _operator(name: str, overload: str):

@@ -1,0 +1,37 @@
+"""No correct answer loses a point, whatever probe seed the grader draws: the short form of
+``benchmarks/judge_sweep.py`` (the instructor's solution and every correct variant of the
+catalogues, judged by the re-check's definitions on many seeds).
+
+Seeds per exercise are sized by the measured cost of one judgement (``benchmarks/results/
+*-judge-sweep-*.json``): a few hundred where it costs milliseconds, fewer where one probe builds
+networks or transformer stand-ins. The seeds start far from those of the catalogue tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder import course as course_mod
+from benchmarks.judge_sweep import implementations, sweep
+
+pytestmark = pytest.mark.integration
+
+#: Probe seeds per exercise in this short sweep (the benchmark runs 10,000).
+SEEDS = {"test_rotation_dataset": 200, "test_jigsaw_dataset": 60, "test_colorization_dataset": 300,
+         "test_colorization_net": 8, "test_simclr_augment": 8, "test_two_views": 30, "test_projection_head": 100,
+         "test_simclr_model": 40, "test_nt_xent_loss": 40, "test_mae_reconstruct": 6, "test_mae_features": 60,
+         "test_cls_attention_maps": 60, "test_foreground_mask": 300, "test_pca_rgb": 100, "test_knn_predict": 300}
+FIRST_SEED = 50_000
+
+CASES = [(test, label, obj) for assignment in course_mod.assignments()
+         for test, items in implementations(assignment).items() for label, obj in items]
+
+
+def test_every_exercise_is_swept():
+    assert {test for test, _, _ in CASES} == set(SEEDS)
+
+
+@pytest.mark.parametrize("test, label, obj", CASES, ids=[f"{t}-{label}" for t, label, _ in CASES])
+def test_correct_answers_pass_on_every_seed(test, label, obj):
+    result = sweep(test, obj, range(FIRST_SEED, FIRST_SEED + SEEDS[test]))
+    assert not result["failures"], result["failures"][:3]
