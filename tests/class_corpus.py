@@ -252,3 +252,81 @@ def synthetic_class(size: int, names=("01_pretext_tasks", "02_simclr", "03_mae_d
             students.append({"student": m["student"], "assignment": name,
                              "notebook": submission(name, m["code"], m["answers"], m["outputs"])})
     return students, planted
+
+
+# ---------------------------------------------------------------------------- the small class of the tests
+ANSWERS = {
+    "ada": {
+        "q_random_init": "Random filters already respond to colour and texture, so a linear classifier on 256 such "
+                         "responses separates ships on blue water from frogs on green grass. The random number is "
+                         "the floor that every pretext task must beat.",
+        "q_rotation": "In my run rotation gave the best probe, $61.4\\%$ against $58.7\\%$ for jigsaw, while chance "
+                      "is $\\frac{1}{4}$ for the pretext task itself. To tell upright from upside down the network "
+                      "must find sky, legs and wheels; top-down views of frogs stay ambiguous. "
+                      "<script>alert('xss')</script>",
+        "q_jigsaw": "Edges and colour gradients continue across the tile borders, so it can match borders; leaving "
+                    "a gap between tiles removes that cue.",
+        "q_colorization": "MSE averages the plausible colours into brown, so predictions look washed out.",
+        "q_label_efficiency": "With ten labels per class rotation is ahead, and the bands overlap after a hundred.",
+    },
+    "bob": {
+        "q_random_init": "Even untrained convolutions compute local statistics such as colour histograms; fitting "
+                         "a classifier with fifty thousand labels on them gets far above chance.",
+        "q_rotation": "Jigsaw won for me by a small margin. Rotation needs canonical orientation, which objects "
+                      "photographed from above do not have, so the labels there are noise.",
+        "q_jigsaw": "Chromatic aberration tells where a tile sat in the lens; jittering colours per tile hides it.",
+        "q_colorization": "Regression to the conditional mean makes greyish outputs whenever several hues fit.",
+        "q_label_efficiency": "Supervised stays on top everywhere, which is no surprise given all its labels.",
+    },
+}
+
+
+def small_class(folder: Path) -> dict:
+    """Six students of Notebook 1 written as a grade run's output folder; returns what was planted.
+
+    * ``ada``: own answers (one with LaTeX and a ``<script>``), the reference code, outputs of her
+      own run in the cells the questions are about, and a different grading-mode run;
+    * ``bob``: own answers, the catalogue's correct variants of every exercise (independent code);
+    * ``cy``: ada's ``q_rotation`` with a few words changed, bob's jigsaw renamed, reformatted and
+      commented differently;
+    * ``dee``: every answer left as the template but ``q_jigsaw``, which is empty; two more
+      correct variants;
+    * ``eve``: the model answer of ``q_rotation`` word for word, the ``q_colorization`` cell deleted;
+    * ``fay``: answers of random words, the reference code.
+    """
+    name = corpus.NAME
+    rng = random.Random(7)
+    bob_code = {"rotation_dataset": variant_source("rotation_dataset", "RotationTorchFlips"),
+                "jigsaw_dataset": variant_source("jigsaw_dataset", "JigsawUnfold"),
+                "colorization_dataset": variant_source("colorization_dataset", "ColorEinsum", ("LUMA",)),
+                "colorization_net": variant_source("colorization_net", "_Upsample")}
+    ada_outputs = {"viz.bar_chart(results": [stream("rotation: linear probe 61.4% (ada's own run)\n"), figure(png(1))],
+                   "viz.label_efficiency(curves": [stream("rotation: 10 per class 31.2%, 100 per class 44.0%\n"),
+                                                   figure(png(2))],
+                   '["gray"] * 8': [figure(png(3))]}
+    grading_mode = {piece: [stream("GRADING-MODE NUMBER 12.5%\n")] for piece in ada_outputs}
+    rubric = {q.grade_id: q.rubric for q in questions_mod.questions(name)}
+    template = {q.grade_id: q.stub for q in questions_mod.questions(name)}
+    cy_answers = {q: random_answer(rng) for q in template}
+    cy_answers["q_rotation"] = edit_words(ANSWERS["ada"]["q_rotation"], rng, edits=2)
+    eve_answers = {q: random_answer(rng) for q in template}
+    eve_answers.update(q_rotation=rubric["q_rotation"], q_colorization=None)
+    students = [
+        {"student": "ada", "assignment": name, "notebook": submission(name, answers=ANSWERS["ada"], outputs=ada_outputs),
+         "autograded": submission(name, answers=ANSWERS["ada"], outputs=grading_mode)},
+        {"student": "bob", "assignment": name, "notebook": submission(name, bob_code, ANSWERS["bob"])},
+        {"student": "cy", "assignment": name, "notebook": submission(
+            name, {"jigsaw_dataset": disguise(bob_code["jigsaw_dataset"], {"x": "image", "k": "which", "out": "tiles"})},
+            cy_answers)},
+        {"student": "dee", "assignment": name, "notebook": submission(
+            name, {"jigsaw_dataset": variant_source("jigsaw_dataset", "JigsawGather", ("_tiles", "_assemble")),
+                   "colorization_dataset": variant_source("colorization_dataset", "ColorLuma")},
+            {**template, "q_jigsaw": ""})},
+        {"student": "eve", "assignment": name, "notebook": submission(name, answers=eve_answers)},
+        {"student": "fay", "assignment": name, "notebook": submission(name, answers={q: random_answer(rng)
+                                                                                     for q in template})},
+    ]
+    write_graded(folder, students)
+    return {"students": [s["student"] for s in students], "copied_answer": ("ada", "cy", "q_rotation"),
+            "copied_code": ("bob", "cy", "jigsaw_dataset"), "like_model": ("eve", "q_rotation"),
+            "template": "dee", "empty": ("dee", "q_jigsaw"), "missing": ("eve", "q_colorization")}

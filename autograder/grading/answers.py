@@ -168,7 +168,8 @@ def _partners(pairs: list[similarity.Pair]) -> dict[str, list]:
     return out
 
 
-def _question_html(question, subs: list[Submission], statuses: dict, pairs, images: _Images) -> str:
+def _question_html(question, subs: list[Submission], statuses: dict, pairs, images: _Images,
+                   like_model: dict[str, float]) -> str:
     counts = defaultdict(int)
     for sub in subs:
         counts[statuses[sub.student][0]] += 1
@@ -197,7 +198,10 @@ def _question_html(question, subs: list[Submission], statuses: dict, pairs, imag
             f'<article id="s-{escape(sub.student)}"><h2>{escape(sub.student)}'
             f'<span class="status {escape(status)}">{escape(status)}</span></h2>'
             f'<div class="answer">{answer}</div>{_evidence_html(sub, question, images)}'
-            f"{_flags_html(sub.student, partners, 'Near-identical answer to')}</article>")
+            f"{_flags_html(sub.student, partners, 'Near-identical answer to')}"
+            + (f'<p class="copied">Near-identical to the model answer ({like_model[sub.student]:.2f}), which '
+               "students never see (a leaked solution?)</p>" if sub.student in like_model else "")
+            + "</article>")
     title = f"{question.assignment} {question.grade_id}"
     return page(title, head + "\n".join(articles))
 
@@ -296,7 +300,7 @@ def _index_html(assignments: dict, found: list[dict], counts: dict) -> str:
             f'<a href="{escape(code_page(assignment, e.grade_id))}"><code>{escape(e.grade_id)}</code></a>'
             for e in exs) + "</p>")
     parts.append("<h2>Possible copied work (a prompt to look, not a verdict)</h2>")
-    flagged = [f for f in found if f["pairs"]]
+    flagged = [f for f in found if f["pairs"] or f.get("like_model_answer")]
     if not flagged:
         parts.append("<p>Nothing was flagged.</p>")
     for f in flagged:
@@ -307,6 +311,9 @@ def _index_html(assignments: dict, found: list[dict], counts: dict) -> str:
             parts.append(f'<li><a href="{escape(where)}#s-{escape(p["a"])}">{escape(p["a"])}</a> and '
                          f'<a href="{escape(where)}#s-{escape(p["b"])}">{escape(p["b"])}</a>: similarity '
                          f"{p['similarity']:.2f} ({p['shared']} fingerprints in common)</li>")
+        for hit in f.get("like_model_answer", []):
+            parts.append(f'<li><a href="{escape(where)}#s-{escape(hit["student"])}">{escape(hit["student"])}</a> and '
+                         f"the model answer: similarity {hit['similarity']:.2f}</li>")
         parts.append("</ul>")
     return page("Written answers by question", "\n".join(parts))
 
@@ -361,9 +368,13 @@ def build(grades_dir: Path, out: Path | None = None, release_dir: Path = course_
             texts = {s.student: similarity.text_fingerprints(s.answers[q.grade_id]) for s in subs
                      if statuses[s.student][0] == questions_mod.ANSWERED}
             pairs = similarity.similar_pairs(texts, base, similarity.TEXT_THRESHOLD)
+            like_model = similarity.like_reference(texts, similarity.text_fingerprints(q.rubric), base,
+                                                   similarity.TEXT_THRESHOLD)
             similar_s += time.perf_counter() - t0
-            found.append(_found("answer", assignment, q.grade_id, question_page(q), pairs))
-            atomic_write(out / question_page(q), _question_html(q, subs, statuses, pairs, images))
+            found.append({**_found("answer", assignment, q.grade_id, question_page(q), pairs),
+                          "like_model_answer": like_model})
+            atomic_write(out / question_page(q), _question_html(q, subs, statuses, pairs, images,
+                                                                {h["student"]: h["similarity"] for h in like_model}))
             rows += sheet_rows(q, subs, statuses)
         for exercise in exs:
             t0 = time.perf_counter()
@@ -393,7 +404,7 @@ def build(grades_dir: Path, out: Path | None = None, release_dir: Path = course_
     atomic_write(out / similarity.SIMILARITY_FILE, dumps(record))
     rewrite_outputs(grades_dir)
     seconds["total"] = time.perf_counter() - started
-    flagged = sum(len(f["pairs"]) for f in found)
+    flagged = sum(len(f["pairs"]) + len(f.get("like_model_answer", [])) for f in found)
     log(f"{len(records)} submission(s), {sum(len(q) for q, _ in assignments.values())} written question(s): "
         f"pages and {SHEET} in {out} ({len(rows)} rows, {kept} filled rows kept); {flagged} pair(s) flagged as "
         f"possible copied work (see {grades_dir / 'summary.md'})")

@@ -233,6 +233,20 @@ def similar_pairs(fingerprints: dict[str, set], base: set, threshold: float,
     return sorted(pairs, key=lambda p: (-p.similarity, p.a, p.b))
 
 
+def like_reference(fingerprints: dict[str, set], reference: set, base: set, threshold: float,
+                   min_shared: int = MIN_SHARED) -> list[dict]:
+    """Students whose work is near-identical to ``reference`` (the model answer, which students never
+    see: a leaked solution?), with no class-frequency filter: ``[{student, similarity, shared}]``."""
+    model = reference - base
+    out = []
+    for student, prints in sorted(fingerprints.items()):
+        own = (prints or set()) - base
+        n = len(own & model)
+        if n >= min_shared and n / (len(own) + len(model) - n) >= threshold:
+            out.append({"student": student, "similarity": round(n / (len(own) + len(model) - n), 3), "shared": n})
+    return out
+
+
 def groups(pairs: list[Pair]) -> list[list[str]]:
     """The groups that flagged pairs form (connected components), each sorted, largest first."""
     parent: dict[str, str] = {}
@@ -265,7 +279,7 @@ def _link(student: str, page: str) -> str:
 
 def summary_lines(found: dict) -> list[str]:
     """The class summary's section on copied work (Markdown lines), with links to both pages."""
-    items = [i for i in found.get("items", []) if i["pairs"]]
+    items = [i for i in found.get("items", []) if i["pairs"] or i.get("like_model_answer")]
     lines = ["## Possible copied work: a prompt to look, not a verdict", "",
              "Work so alike after normalisation that a person should compare it (docs/grading.md, "
              "\"Copied work\"). No point was changed. The similarity is the share of the pair's own "
@@ -283,5 +297,8 @@ def summary_lines(found: dict) -> list[str]:
         for pair in item["pairs"]:
             lines.append(f"- {_link(pair['a'], item['page'])} and {_link(pair['b'], item['page'])}: "
                          f"similarity {pair['similarity']:.2f} ({pair['shared']} fingerprints in common)")
+        for hit in item.get("like_model_answer", []):
+            lines.append(f"- {_link(hit['student'], item['page'])} and the model answer (which students never see): "
+                         f"similarity {hit['similarity']:.2f}")
         lines.append("")
     return lines

@@ -21,6 +21,7 @@ export leaves that student's total for the assignment blank. It never counts as 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -215,7 +216,9 @@ def totals(entries: dict[str, dict]) -> tuple[float, float, int]:
 # ---------------------------------------------------------------------------- folding
 def refresh_feedback(grades_dir: Path, submissions: list[dict], written: dict | None,
                      release_dir: Path = course_mod.RELEASE) -> int:
-    """Render again the feedback of every submission that has written questions; return how many."""
+    """Render again the feedback of every submission that has written questions; return how many
+    were rendered. A page whose content would not change (its digest, kept in a last-line comment,
+    is the same) is left as it is: rendering takes about a second a notebook."""
     from .feedback import feedback_notebook, render_html
     from .report import atomic_write
 
@@ -232,9 +235,13 @@ def refresh_feedback(grades_dir: Path, submissions: list[dict], written: dict | 
             continue
         if assignment not in releases:
             releases[assignment] = nbformat.read(Path(release_dir) / assignment / f"{assignment}.ipynb", as_version=4)
-        nb = nbformat.read(source, as_version=4)
-        html_text = render_html(feedback_notebook(nb, releases[assignment], record, written=for_record(written, record)))
-        atomic_write(grades_dir / record["feedback"], html_text)
+        nb = feedback_notebook(nbformat.read(source, as_version=4), releases[assignment], record,
+                               written=for_record(written, record))
+        mark = f"<!-- feedback digest {hashlib.sha256(nbformat.writes(nb).encode()).hexdigest()} -->\n"
+        target = grades_dir / record["feedback"]
+        if target.exists() and target.read_text(encoding="utf-8").endswith(mark):
+            continue
+        atomic_write(target, render_html(nb) + mark)
         done += 1
     return done
 
@@ -256,6 +263,6 @@ def fold(grades_dir: Path, paths: list[Path], log=None) -> dict:
     rendered = refresh_feedback(grades_dir, submissions, load(grades_dir))
     expected = sum(len(r.get("manual", {})) for r in submissions)
     graded = sum(1 for v in scores.values() if v["points"] is not None)
-    log(f"{graded} written answer(s) graded, {expected - graded} not graded yet; feedback rendered for "
-        f"{rendered} submission(s)")
+    log(f"{graded} written answer(s) graded, {expected - graded} not graded yet; feedback rendered again for "
+        f"{rendered} submission(s) (the others did not change)")
     return {"rows": len(scores), "graded": graded, "not_graded": expected - graded, "feedback": rendered}
