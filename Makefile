@@ -7,9 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: release test test-quick setup isolation clean
+.PHONY: release test test-quick setup isolation browser clean
 
-setup: $(STAMP) isolation
+setup: $(STAMP) isolation browser
 
 $(STAMP): requirements.txt pyproject.toml shared/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,19 @@ isolation:
 	  else \
 	    echo "warning: bubblewrap (bwrap) is missing: grading will refuse to run without --no-isolation."; \
 	    echo "         Install it (Debian/Ubuntu: sudo apt-get install bubblewrap)."; \
+	  fi; }
+
+# The written-answer pages are checked in a real browser (tests/test_answers_browser.py). As root on
+# Debian or Ubuntu, install Chromium; elsewhere that test is skipped and says so.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else \
+	    echo "note: Chromium is missing: the browser test of the answer pages will be skipped."; \
+	    echo "      Install it (Debian: sudo apt-get install chromium) to run it."; \
 	  fi; }
 
 release: setup

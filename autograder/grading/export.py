@@ -42,8 +42,8 @@ LAYOUTS = ("canvas", "moodle")
 CANVAS_ID = re.compile(r"_(\d+)$")
 
 
-def grade_table(grades_dir: Path, partial: bool = False) -> tuple[list[str], dict[str, dict], dict, int]:
-    """``(assignments, {student: {assignment: points or None}}, maxima, blank cells)`` of an output folder.
+def grade_table(grades_dir: Path, partial: bool = False) -> tuple[list[str], dict[str, dict], dict]:
+    """``(assignments, {student: {assignment: points or None}}, maxima)`` of an output folder.
 
     A student's notebook with a written question not graded yet is None unless ``partial``.
     """
@@ -51,14 +51,12 @@ def grade_table(grades_dir: Path, partial: bool = False) -> tuple[list[str], dic
     written = load(grades_dir) or {}
     table: dict[str, dict] = {}
     maxima: dict[str, float] = {}
-    blank = 0
     for record in sorted(submissions, key=lambda r: (r["student"], r["assignment"])):
         points, maximum, pending = totals(for_record(written, record))
         maxima[record["assignment"]] = max(maxima.get(record["assignment"], 0.0), record["max"] + maximum)
         value = None if pending and not partial else record["total"] + points
-        blank += value is None
         table.setdefault(record["student"], {})[record["assignment"]] = value
-    return sorted(maxima), table, maxima, blank
+    return sorted(maxima), table, maxima
 
 
 def export(grades_dir: Path, lms: str, columns: dict[str, str] | None = None, partial: bool = False,
@@ -71,12 +69,13 @@ def export(grades_dir: Path, lms: str, columns: dict[str, str] | None = None, pa
     log = log or (lambda line: None)
     if lms not in LAYOUTS:
         raise ValueError(f"unknown LMS layout {lms!r}; choose one of {', '.join(LAYOUTS)}")
-    assignments, table, maxima, blank = grade_table(grades_dir, partial)
+    assignments, table, maxima = grade_table(grades_dir, partial)
     names = [(columns or {}).get(a, a) for a in assignments]
     duplicates = sorted(s for s in table if "--" in s)
     for student in duplicates:
         log(f"warning: {student} is a second file of one student (see the duplicate flag in summary.md): not exported")
     students = [s for s in sorted(table) if s not in duplicates]
+    blank = sum(1 for s in students for a in assignments if a in table[s] and table[s][a] is None)
     if lms == "moodle":
         rows = [[s] + [table[s].get(a) for a in assignments] for s in students]
         return sheets.write_rows(["student"] + names, rows), blank
