@@ -50,13 +50,21 @@ def _class_corpus():
 
 
 def found_copies(grades: Path, planted: dict) -> dict:
-    """Planted copies flagged, missed, and other pairs flagged."""
+    """Planted copies flagged and missed; pairs flagged between two copies of one source (two students
+    who copied the same work, or a copy of a copy); and any other pair flagged (a false alarm)."""
+    from autograder.grading.similarity import Pair, groups
+
     flagged = set()
     for item in json.loads((grades / "similarity.json").read_text())["items"]:
         flagged |= {(item["assignment"], item["item"], p["a"], p["b"]) for p in item["pairs"]}
     wanted = {(a, i, *sorted(pair)) for (a, i), pairs in planted.items() for pair in pairs}
+    related = set()
+    for (a, i), pairs in planted.items():
+        for group in groups([Pair(*sorted(p), 1.0, 0) for p in pairs]):
+            related |= {(a, i, x, y) for x in group for y in group if x < y}
     return {"planted_pairs": len(wanted), "found": len(wanted & flagged), "missed": sorted(map(list, wanted - flagged)),
-            "other_pairs_flagged": len(flagged - wanted)}
+            "pairs_of_copies_of_one_source": len((flagged - wanted) & related),
+            "other_pairs_flagged": len(flagged - related)}
 
 
 def measure(students: int, copy_share: float, seed: int, fold: bool, log=print) -> dict:

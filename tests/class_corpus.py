@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import base64
 import copy
+import functools
 import inspect
 import io
 import random
@@ -151,11 +152,16 @@ def edit_words(text: str, rng: random.Random, edits: int = 3) -> str:
 
 
 # ---------------------------------------------------------------------------- notebooks and the folder
+@functools.lru_cache(maxsize=None)
+def _reference_notebook(name: str) -> nbformat.NotebookNode:
+    return corpus.correct(slim_it=False, name=name)
+
+
 def submission(name: str, code: dict[str, str] | None = None, answers: dict[str, str | None] | None = None,
                outputs: dict[str, list] | None = None) -> nbformat.NotebookNode:
     """A full notebook of ``name``: reference solutions, then ``code`` and ``answers`` by grade id
     (an answer of None deletes the cell), and ``outputs`` planted by code piece."""
-    nb = corpus.fill(corpus.correct(slim_it=False, name=name), {**(code or {}),
+    nb = corpus.fill(_reference_notebook(name), {**(code or {}),
                                                                **{q: a for q, a in (answers or {}).items()
                                                                   if a is not None}})
     for question, answer in (answers or {}).items():
@@ -183,7 +189,8 @@ def write_graded(folder: Path, students: list[dict]) -> Path:
     releases = {}
     for n, s in enumerate(students):
         assignment = s["assignment"]
-        releases.setdefault(assignment, corpus.release(assignment))
+        if assignment not in releases:
+            releases[assignment] = corpus.release(assignment)
         tests, answers = graded_cells(releases[assignment])
         nb, repairs = _restore_deleted_answers(s["notebook"], releases[assignment])
         student = s["student"]
@@ -217,7 +224,7 @@ def synthetic_class(size: int, names=("01_pretext_tasks", "02_simclr", "03_mae_d
     rng = random.Random(seed)
     students, planted = [], {}
     for name in names:
-        release = corpus.release(name)
+        release = _reference_notebook(name)
         sol = corpus.solutions(name)
         exercise_ids = [c.metadata["nbgrader"]["grade_id"] for c in release.cells
                         if c.metadata.get("nbgrader", {}).get("solution") and not c.metadata["nbgrader"].get("grade")]

@@ -210,3 +210,16 @@ def test_outputs_html_and_svg_are_never_copied():
                                                       "text/plain": "<IPython.core.display.HTML object>"}}
     html = markup.output_to_html(output)
     assert "<script" not in html and "<svg" not in html and "&lt;IPython" in html
+
+
+def test_without_the_submitted_copy_answers_come_from_the_graders_run_and_outputs_are_not_shown(built, tmp_path):
+    import shutil
+
+    grades = tmp_path / "grades"
+    shutil.copytree(built[0], grades)
+    (grades / "submitted" / "ada" / f"{NAME}.ipynb").unlink()  # a folder graded before submissions were kept
+    answers.build(grades)
+    ada = (grades / "answers" / NAME / "q_label_efficiency.html").read_text(encoding="utf-8").split('id="s-ada"')[1]
+    ada = ada.split("<article")[0]
+    assert "ten labels per class rotation is ahead" in ada  # the answer, read from the autograded notebook
+    assert "GRADING-MODE" not in ada and "outputs of the student's own run are not available" in ada
