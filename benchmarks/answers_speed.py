@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from benchmarks.grading_mode import machine
+from benchmarks.run_reference import git_state
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TESTS = Path(__file__).resolve().parent.parent / "tests"
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     at_start = machine()
     result = measure(args.students, args.copy_share, args.seed, args.fold)
     now = dt.datetime.now(dt.timezone.utc)
-    entry = {"created": now.isoformat(timespec="seconds"), "machine": at_start,
+    entry = {"created": now.isoformat(timespec="seconds"), "machine": at_start, "git": git_state(),
              "command": "python -m benchmarks.answers_speed " + " ".join(argv if argv is not None else sys.argv[1:]),
              **result}
     path = Path(args.record) if args.record else RESULTS / f"{now.date().isoformat()}-answers-speed-{at_start['host']}.json"
