@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     entry = {"created": now.isoformat(timespec="seconds"), "machine": at_start, "git": git_state(),
              "command": "python -m benchmarks.answers_speed " + " ".join(argv if argv is not None else sys.argv[1:]),
              **result}
-    path = Path(args.record) if args.record else RESULTS / f"{now.date().isoformat()}-answers-speed-{at_start['host']}.json"
+    default = RESULTS / f"{now.date().isoformat()}-answers-speed-{at_start['host']}.json"
+    path = Path(args.record) if args.record else default
     data = json.loads(path.read_text()) if path.exists() else {"kind": "answers-speed", "schema": 1,
                                                                "goal_seconds": GOAL_SECONDS, "runs": []}
     data["runs"].append(entry)

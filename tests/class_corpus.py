@@ -200,7 +200,8 @@ def write_graded(folder: Path, students: list[dict]) -> Path:
             (folder / "autograded" / student).mkdir(parents=True, exist_ok=True)
             nbformat.write(s["autograded"], folder / "autograded" / student / f"{assignment}.ipynb")
         records.append({
-            "key": f"submissions/{student}_{1000 + n}_1_{assignment}.ipynb", "status": "repaired" if repairs else "graded",
+            "key": f"submissions/{student}_{1000 + n}_1_{assignment}.ipynb",
+            "status": "repaired" if repairs else "graded",
             "reason": "", "student": student, "assignment": assignment, "sha256": f"{n:064x}",
             "exercises": {t: {"points": p, "max": p, "status": "pass", "message": "passed", "in_kernel": "pass"}
                           for t, p in tests.items()},
@@ -319,11 +320,13 @@ def small_class(folder: Path) -> dict:
     eve_answers = {q: random_answer(rng) for q in template}
     eve_answers.update(q_rotation=rubric["q_rotation"], q_colorization=None)
     students = [
-        {"student": "ada", "assignment": name, "notebook": submission(name, answers=ANSWERS["ada"], outputs=ada_outputs),
+        {"student": "ada", "assignment": name,
+         "notebook": submission(name, answers=ANSWERS["ada"], outputs=ada_outputs),
          "autograded": submission(name, answers=ANSWERS["ada"], outputs=grading_mode)},
         {"student": "bob", "assignment": name, "notebook": submission(name, bob_code, ANSWERS["bob"])},
         {"student": "cy", "assignment": name, "notebook": submission(
-            name, {"jigsaw_dataset": disguise(bob_code["jigsaw_dataset"], {"x": "image", "k": "which", "out": "tiles"})},
+            name, {"jigsaw_dataset": disguise(bob_code["jigsaw_dataset"],
+                                              {"x": "image", "k": "which", "out": "tiles"})},
             cy_answers)},
         {"student": "dee", "assignment": name, "notebook": submission(
             name, {"jigsaw_dataset": variant_source("jigsaw_dataset", "JigsawGather", ("_tiles", "_assemble")),

@@ -30,10 +30,11 @@ CHECK = """(() => {
   const maths = [...document.querySelectorAll('math')];
   const fracs = [...document.querySelectorAll('mfrac')].map(f => {
     const [num, den] = [...f.children].map(c => c.getBoundingClientRect());
-    return {mathml: f instanceof MathMLElement, stacked: num.bottom <= den.top + 1, width: f.getBoundingClientRect().width,
-            sideBySide: num.right <= den.left};
+    return {mathml: f instanceof MathMLElement, stacked: num.bottom <= den.top + 1,
+            width: f.getBoundingClientRect().width};
   });
-  const images = [...document.images].map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0}));
+  const images = [...document.images].map(i => ({src: i.getAttribute('src'),
+                                                 loaded: i.complete && i.naturalWidth > 0}));
   return {maths: maths.length, drawn: maths.filter(m => m.getBoundingClientRect().height > 0).length, fracs, images,
           scripts: document.scripts.length, text: document.body.innerText};
 })()"""

@@ -16,7 +16,8 @@ A = "01_pretext_tasks"
 
 def _record(student, total, manual=("q_a", "q_b")):
     return {"key": f"{student}.ipynb", "status": "graded", "reason": "", "student": student, "assignment": A,
-            "exercises": {"test_x": {"points": total, "max": 10.0, "status": "pass", "message": "", "in_kernel": "pass"}},
+            "exercises": {"test_x": {"points": total, "max": 10.0, "status": "pass", "message": "",
+                                     "in_kernel": "pass"}},
             "manual": {q: {"max": 2.0} for q in manual}, "total": total, "max": 10.0, "flags": [], "repairs": []}
 
 
@@ -25,9 +26,10 @@ def grades(tmp_path):
     records = [_record("smith_1234", 10.0), _record("jones_77", 6.0), _record("jones_77--2", 4.0),
                _record("lee_5", 8.0)]
     report.write_outputs(tmp_path, records, {"probe_seed": 1})
-    scores = [("smith_1234", "q_a", 2.0), ("smith_1234", "q_b", 1.5), ("jones_77", "q_a", 1.0), ("jones_77", "q_b", None),
-              ("lee_5", "q_a", 0.0), ("lee_5", "q_b", 0.5)]
-    rows = [{"student": s, "assignment": A, "question": q, "max": 2.0, "points": p, "comment": ""} for s, q, p in scores]
+    scores = [("smith_1234", "q_a", 2.0), ("smith_1234", "q_b", 1.5), ("jones_77", "q_a", 1.0),
+              ("jones_77", "q_b", None), ("lee_5", "q_a", 0.0), ("lee_5", "q_b", 0.5)]
+    rows = [{"student": s, "assignment": A, "question": q, "max": 2.0, "points": p, "comment": ""}
+            for s, q, p in scores]
     (tmp_path / written.WRITTEN_FILE).write_text(json.dumps({"sheets": ["x.csv"], "scores": rows}))
     report.rewrite_outputs(tmp_path)
     return tmp_path
@@ -83,7 +85,8 @@ def test_grades_csv_counts_what_is_not_graded_yet(grades):
 
 
 @pytest.mark.parametrize("value, written_as", [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
+    ("@SUM(A1)", "'@SUM(A1)"),
     ("\t=1", "'\t=1"), ("plain text", "plain text"), (1.5, "1.5"), (2.0, "2"), (None, ""), (-1.0, "-1"),
 ])
 def test_spreadsheet_cells_never_start_a_formula(value, written_as):

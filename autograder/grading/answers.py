@@ -398,8 +398,8 @@ def build(grades_dir: Path, out: Path | None = None, release_dir: Path = course_
     record = {"thresholds": {"answer": similarity.TEXT_THRESHOLD, "code": similarity.CODE_THRESHOLD,
                              "min_shared": similarity.MIN_SHARED, "common_share": similarity.COMMON_SHARE},
               "pages": pages,
-              "items": [{**{k: v for k, v in f.items() if k != "page_in_pages"}, "page": f"{pages}/{f['page_in_pages']}"}
-                        for f in found]}
+              "items": [{**{k: v for k, v in f.items() if k != "page_in_pages"},
+                         "page": f"{pages}/{f['page_in_pages']}"} for f in found]}
     atomic_write(grades_dir / similarity.SIMILARITY_FILE, dumps(record))
     atomic_write(out / similarity.SIMILARITY_FILE, dumps(record))
     rewrite_outputs(grades_dir)

@@ -191,7 +191,8 @@ def output_to_html(output: dict, image_src=None, max_chars: int = 20_000) -> str
             raw = image_bytes(mime, data[mime])
             if raw:
                 src = image_src(mime, raw) if image_src else data_uri(mime, raw)
-                return f'<img class="output" loading="lazy" src="{escape(src)}" alt="a figure of the submitted notebook">'
+                return (f'<img class="output" loading="lazy" src="{escape(src)}" '
+                        'alt="a figure of the submitted notebook">')
     if "text/markdown" in data:
         return f'<div class="output-markdown">{markdown_to_html(_joined(data["text/markdown"])[:max_chars])}</div>'
     if "text/plain" in data:

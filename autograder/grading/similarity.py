@@ -282,7 +282,7 @@ def summary_lines(found: dict) -> list[str]:
     items = [i for i in found.get("items", []) if i["pairs"] or i.get("like_model_answer")]
     lines = ["## Possible copied work: a prompt to look, not a verdict", "",
              "Work so alike after normalisation that a person should compare it (docs/grading.md, "
-             "\"Copied work\"). No point was changed. The similarity is the share of the pair's own "
+             "\"Review the flagged pairs\"). No point was changed. The similarity is the share of the pair's own "
              "fingerprints (code structure or runs of words, after leaving out the given code, the expected "
              "solution and what many students share) that they have in common.", ""]
     if not items:
