@@ -247,8 +247,9 @@ def synthetic_class(size: int, names=("01_pretext_tasks", "02_simclr", "03_mae_d
             made.append({"student": student, "assignment": name, "code": code, "answers": answers,
                          "outputs": outputs})
         copiers = rng.sample(range(1, size), max(1, int(copy_share * size))) if size > 1 else []
+        originals = [k for k in range(size) if k not in copiers]  # a copy of a copy would be overwritten
         for k in copiers:
-            source = rng.randrange(k)
+            source = rng.choice(originals)
             a, b = made[source], made[k]
             q = rng.choice([q for q in qs if a["answers"][q.grade_id] not in (q.stub, "")] or qs)
             b["answers"][q.grade_id] = edit_words(a["answers"][q.grade_id], rng)
