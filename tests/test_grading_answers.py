@@ -223,3 +223,10 @@ def test_without_the_submitted_copy_answers_come_from_the_graders_run_and_output
     ada = ada.split("<article")[0]
     assert "ten labels per class rotation is ahead" in ada  # the answer, read from the autograded notebook
     assert "GRADING-MODE" not in ada and "outputs of the student's own run are not available" in ada
+
+
+def test_the_command_line_refuses_a_folder_that_is_not_a_grade_run(tmp_path, capsys):
+    from autograder import cli
+
+    assert cli.main(["answers", str(tmp_path)]) == 2
+    assert "has no results.json" in capsys.readouterr().err
