@@ -7,9 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: release test test-quick setup isolation clean
+.PHONY: release test test-quick setup isolation browser clean
 
-setup: $(STAMP) isolation
+setup: $(STAMP) isolation browser
 
 $(STAMP): requirements.txt pyproject.toml shared/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,18 +19,29 @@ $(STAMP): requirements.txt pyproject.toml shared/pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-# Grading runs student code only inside bubblewrap (docs/grading.md, "Isolation"). As root on
-# Debian or Ubuntu, install it; elsewhere, say how.
-isolation:
-	@command -v bwrap >/dev/null || { \
+# $(call apt-install,COMMAND,PACKAGE,MESSAGE): as root on Debian or Ubuntu, install PACKAGE when COMMAND
+# is missing; elsewhere print MESSAGE.
+define apt-install
+	@command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	    apt-get install -y -q $(2) >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q $(2) >/dev/null; }; \
 	  else \
-	    echo "warning: bubblewrap (bwrap) is missing: grading will refuse to run without --no-isolation."; \
-	    echo "         Install it (Debian/Ubuntu: sudo apt-get install bubblewrap)."; \
+	    echo "$(3)"; \
 	  fi; }
+endef
+
+# Grading runs student code only inside bubblewrap (docs/grading.md, "Isolation").
+isolation:
+	$(call apt-install,bwrap,bubblewrap,warning: bubblewrap (bwrap) is missing: grading will refuse to run without \
+	  --no-isolation. Install it (Debian/Ubuntu: sudo apt-get install bubblewrap).)
+
+# The written-answer pages are checked in a real browser (tests/test_answers_browser.py); without
+# Chromium that test is skipped and says so.
+browser:
+	$(call apt-install,chromium,chromium,note: Chromium is missing: the browser test of the answer pages will be \
+	  skipped. Install it (Debian: sudo apt-get install chromium) to run it.)
 
 release: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m autograder build

@@ -4,6 +4,9 @@
 * ``publish DIR``: the student-facing repository tree;
 * ``grade SUBMISSIONS... --out DIR``: grade a class (``docs/grading.md``);
 * ``merge SHARD_DIR... --out DIR``: merge sharded grade runs;
+* ``answers GRADES_DIR``: written answers by question (pages, scores sheet) and copied work;
+* ``written GRADES_DIR SHEET...``: fold filled scores sheets into the grades and feedback;
+* ``export GRADES_DIR --lms canvas|moodle``: grades.csv in the layout an LMS imports;
 * ``results [RUN.json]``: the README's results table, figure and notebook reference numbers.
 
 Every subcommand is defined here, in one style: a parser built in :func:`parser` and a handler
@@ -92,6 +95,56 @@ def _merge(args) -> int:
     return report(records, Path(args.out), args.strict, args.quiet)
 
 
+def _answers(args) -> int:
+    from .grading.answers import build
+
+    try:
+        build(Path(args.grades_dir), Path(args.out) if args.out else None, log=print)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"answers: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _written(args) -> int:
+    from .grading.written import SheetError, fold
+
+    try:
+        fold(Path(args.grades_dir), [Path(s) for s in args.sheets], log=print)
+    except SheetError as error:
+        print(f"written: {error}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as error:
+        print(f"written: {error}", file=sys.stderr)
+        return 2
+    print(f"updated {Path(args.grades_dir) / 'grades.csv'}, the class summary and the feedback")
+    return 0
+
+
+def _export(args) -> int:
+    from .grading.export import export
+    from .grading.report import atomic_write
+
+    columns = {}
+    for item in args.column:
+        name, sep, label = item.partition("=")
+        if not sep or not name or not label:
+            print(f"export: --column must look like NOTEBOOK=NAME, got {item!r}", file=sys.stderr)
+            return 2
+        columns[name.strip()] = label.strip()
+    grades_dir = Path(args.grades_dir)
+    try:
+        text, blank = export(grades_dir, args.lms, columns, args.partial, log=lambda line: print(line, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"export: {error}", file=sys.stderr)
+        return 2
+    path = Path(args.out) if args.out else grades_dir / f"grades-{args.lms}.csv"
+    atomic_write(path, text)
+    print(f"wrote {path}" + (f"; {blank} grade(s) left blank: written answers not graded yet "
+                             "(--partial exports what is graded so far)" if blank else ""))
+    return 0
+
+
 def _results(args) -> int:
     from . import results
 
@@ -168,6 +221,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="as for grade")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=_merge)
+
+    p = sub.add_parser("answers", help="written answers by question: pages, scores sheet, copied work",
+                       description="Write one page per written question with every student's answer and the "
+                                   "outputs of their own run, a scores sheet to fill (scores.csv), and the pairs of "
+                                   "near-identical answers and exercise code (listed in summary.md). See "
+                                   "docs/grading.md.")
+    p.add_argument("grades_dir", help="the --out folder of a grade (or merge) run")
+    p.add_argument("--out", help="where the pages and scores.csv go (default GRADES_DIR/answers); re-running keeps "
+                                 "the filled rows of scores.csv")
+    p.set_defaults(run=_answers)
+
+    p = sub.add_parser("written", help="fold filled scores sheets into grades.csv, the summary and the feedback",
+                       description="Check filled scores sheets against the grades and fold them in: grades.csv gets "
+                                   "each written question's points and totals that include them; feedback shows "
+                                   "the points and comments. A bad sheet changes nothing (exit code 1).")
+    p.add_argument("grades_dir", help="the --out folder of a grade (or merge) run")
+    p.add_argument("sheets", nargs="+", help="filled scores sheets (CSV); together they replace what was folded before")
+    p.set_defaults(run=_written)
+
+    p = sub.add_parser("export", help="grades.csv in the column layout of an LMS import (Canvas or Moodle)")
+    p.add_argument("grades_dir", help="the --out folder of a grade (or merge) run")
+    p.add_argument("--lms", required=True, choices=("canvas", "moodle"))
+    p.add_argument("--out", help="the file to write (default GRADES_DIR/grades-<lms>.csv)")
+    p.add_argument("--column", action="append", default=[], metavar="NOTEBOOK=NAME",
+                   help="name of a notebook's column in the LMS, e.g. '01_pretext_tasks=Notebook 1 (4321)'")
+    p.add_argument("--partial", action="store_true",
+                   help="export totals even where written answers are not graded yet (default: leave them blank)")
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("results", help="README results table, figure and notebook reference numbers from a GPU run",
                        description="Generate the README's results table, docs/results.png and the notebooks' "

@@ -163,3 +163,40 @@ def test_resume_grades_only_what_is_missing_and_rewrites_identical_outputs(grade
     batch.run(batch.Options(**{**options.__dict__, "resume": True, "log": lines.append}))
     assert any(": 1 to grade," in line for line in lines)
     assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_written_answers_by_question_and_merged_grades_from_the_batch(graded, tmp_path):
+    """The grade run keeps each submission as handed in; grading by question and folding a sheet work on it."""
+    import io
+    import shutil
+
+    from autograder.grading import answers, sheets, written
+
+    _, records, out, _ = graded
+    grades = tmp_path / "grades"
+    shutil.copytree(out, grades)
+    gradable = {r["student"]: r for r in records.values() if r["status"] in ("graded", "repaired")}
+    for student in gradable:
+        assert (grades / "submitted" / student / f"{corpus.NAME}.ipynb").is_file(), student
+    answers.build(grades)
+    rows = list(csv.DictReader(io.StringIO((grades / "answers" / answers.SHEET).read_text(encoding="utf-8"))))
+    assert len(rows) == 5 * len(gradable)
+    blank = [r for r in rows if r["student"] == "blank"]
+    assert all(r["points"] == "0" and "template" in r["comment"] for r in blank)
+    correct = [r for r in rows if r["student"] == "correct"]
+    assert all(r["points"] == "" for r in correct)  # the corpus's correct notebook answers with the model answers
+    found = json.loads((grades / "similarity.json").read_text())
+    like_model = {h["student"] for i in found["items"] for h in i.get("like_model_answer", [])}
+    assert "correct" in like_model and "blank" not in like_model
+    for row in rows:
+        if row["points"] == "":
+            row["points"] = "1.5"
+    (tmp_path / "scores.csv").write_text(sheets.write_rows(list(written.SHEET_COLUMNS), rows), encoding="utf-8")
+    written.fold(grades, [tmp_path / "scores.csv"])
+    table = {r["student"]: r for r in csv.DictReader((grades / "grades.csv").open())}
+    for student, record in gradable.items():
+        answered = sum(1 for r in rows if r["student"] == student and r["points"] == "1.5")
+        assert float(table[student]["total"]) == record["total"] + 1.5 * answered, student
+        assert table[student]["not_graded"] == "0"
+    html = (grades / gradable["correct"]["feedback"]).read_text(encoding="utf-8")
+    assert "Written answer <code>q_rotation</code>: 1.5 / 2" in html and "written answers: 7.5 / 10" in html

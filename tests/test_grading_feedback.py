@@ -88,3 +88,23 @@ def test_renders_to_html(graded):
 def test_no_metadata_survives(graded):
     assert all(cell.metadata == {} for cell in graded.cells)
     assert copy.deepcopy(graded).metadata.get("colab") is None
+
+
+def test_written_points_and_comments_sit_under_each_answer():
+    nb = corpus.correct()
+    record = {"assignment": corpus.NAME, "student": "alice", "total": 10.0, "max": 10.0,
+              "manual": {"q_rotation": {"max": 2.0}, "q_jigsaw": {"max": 2.0}},
+              "exercises": {t: {"points": p, "max": p, "status": "pass", "message": "ok", "in_kernel": "pass"}
+                            for t, p in corpus.POINTS.items()}, "repairs": [], "flags": []}
+    written = {"q_rotation": {"max": 2.0, "points": 1.5, "comment": "<i>close</i>: see [the lecture]"},
+               "q_jigsaw": {"max": 2.0, "points": None, "comment": ""}}
+    out = feedback.feedback_notebook(nb, corpus.release(), record, written)
+    head = out.cells[0].source
+    assert "written answers: 1.5 / 4**" in head and "(1 question(s) not graded yet)" in head
+    sources = [c.source for c in out.cells]
+    answer = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q_rotation")
+    line = next(s for s in sources if s.startswith("**Written answer `q_rotation`"))
+    assert sources[sources.index(line) - 1] == answer  # right under the student's answer
+    assert "1.5 / 2" in line and "&lt;i&gt;close&lt;/i&gt;" in line and "\\[the lecture\\]" in line
+    assert "**Written answer `q_jigsaw`: not graded yet** (2 points)" in sources
+    assert "graded by hand" not in head

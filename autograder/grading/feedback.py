@@ -118,12 +118,23 @@ def _status_text(ex: dict) -> str:
     return _escape(ex["message"]) or ex["status"]
 
 
-def summary_markdown(record: dict) -> str:
-    """The first cell of the feedback: points, verdicts, repairs and notes."""
+def summary_markdown(record: dict, written: dict | None = None) -> str:
+    """The first cell of the feedback: points, verdicts, repairs and notes.
+
+    ``written`` (:func:`.written.for_record`) gives the written answers' points once a scores
+    sheet has been folded in; without it they are "graded by hand".
+    """
     lines = [f"# Feedback on {record['assignment']} for {record['student']}", ""]
     manual = sum(m["max"] for m in record.get("manual", {}).values())
-    lines.append(f"**Autograded points: {record['total']:g} / {record['max']:g}**"
-                 + (f" (the written answers, {manual:g} points, are graded by hand)" if manual else ""))
+    if written:
+        from .written import totals
+
+        points, maximum, pending = totals(written)
+        lines.append(f"**Autograded points: {record['total']:g} / {record['max']:g}; written answers: {points:g} / "
+                     f"{maximum:g}**" + (f" ({pending} question(s) not graded yet)" if pending else ""))
+    else:
+        lines.append(f"**Autograded points: {record['total']:g} / {record['max']:g}**"
+                     + (f" (the written answers, {manual:g} points, are graded by hand)" if manual else ""))
     lines += ["", "| exercise | points | result |", "|---|---|---|"]
     for test, ex in record["exercises"].items():
         lines.append(f"| {test} | {ex['points']:g} / {ex['max']:g} | {_status_text(ex)} |")
@@ -142,14 +153,15 @@ def summary_markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, record: dict
-                      ) -> nbformat.NotebookNode:
-    """The sanitized feedback notebook of a graded submission (``nb``: autograded or repaired)."""
+def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, record: dict,
+                      written: dict | None = None) -> nbformat.NotebookNode:
+    """The sanitized feedback notebook of a graded submission (``nb``: autograded or repaired), with
+    the written points and the grader's comment under each answer once there are any (``written``)."""
     secrets = secret_lines()
     public = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
               if c.metadata.get("nbgrader", {}).get("grade_id")}
     out = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python"}})
-    out.cells.append(nbformat.v4.new_markdown_cell(summary_markdown(record)))
+    out.cells.append(nbformat.v4.new_markdown_cell(summary_markdown(record, written)))
     for cell in nb.cells:
         cell = copy.deepcopy(cell)
         meta = cell.metadata.get("nbgrader", {})
@@ -168,6 +180,10 @@ def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
             verdict = "passed" if ex["status"] == "pass" else _escape(ex["message"])
             out.cells.append(nbformat.v4.new_markdown_cell(
                 f"**Re-check of `{gid}`: {ex['points']:g} / {ex['max']:g}** - {verdict}"))
+        if written and cell.cell_type == "markdown" and meta.get("solution") and gid in written:
+            from .written import feedback_line
+
+            out.cells.append(nbformat.v4.new_markdown_cell(feedback_line(gid, written[gid])))
     for index, cell in enumerate(out.cells):
         cell.id = f"feedback-{index}"
     return out

@@ -3,7 +3,8 @@
 The records of every shard are checked (signature), pooled by input file, re-signed for the
 merged folder, and the outputs are written by the same code as a single run
 (:func:`autograder.grading.report.write_outputs`), so a sharded batch gives the same
-``grades.csv``. Feedback and autograded notebooks are copied over.
+``grades.csv``. Feedback, autograded and submitted notebooks are copied over (and the feedback is rendered again
+when written scores were already folded into ``out``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def merge(shards: list[Path], out: Path, log=None) -> list[dict]:
         results = shard / "results.json"
         if results.exists():
             metas.append(json.loads(results.read_text(encoding="utf-8")).get("meta", {}))
-        for folder in ("feedback", "autograded"):
+        for folder in ("feedback", "autograded", "submitted"):
             if (shard / folder).is_dir() and shard.resolve() != out.resolve():
                 shutil.copytree(shard / folder, out / folder, dirs_exist_ok=True)
     key = signing_key(out)
@@ -55,4 +56,8 @@ def merge(shards: list[Path], out: Path, log=None) -> list[dict]:
     if len(seeds) > 1:
         log("warning: the shards used different probe seeds; pass the same --probe-seed to every shard")
     write_outputs(out, list(records.values()), meta)
+    from .written import graded_submissions, load, refresh_feedback
+
+    if load(out) is not None:  # the shards' feedback does not have the written points
+        refresh_feedback(out, graded_submissions(out), load(out))
     return list(records.values())

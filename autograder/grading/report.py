@@ -3,13 +3,17 @@
 Layout of an output folder::
 
     records/<id>.json          one signed record per input file (what --resume and merge read)
-    grades.csv                 one row per student: total, maximum, points per exercise
+    grades.csv                 one row per student: total, maximum, written questions not graded
+                               yet, points per exercise and per written question
     results.json               every input file with its status, and per exercise the points,
                                maximum, status and message (the records, sorted)
     timings.json               seconds per submission (the one output that changes between runs)
     summary.md, summary.json   pass rate and most common failure messages per exercise,
                                statuses, repairs, flags (possible tampering)
     feedback/<student>/<notebook>.html, autograded/<student>/<notebook>.ipynb
+    submitted/<student>/<notebook>.ipynb       the repaired submission with the student's own outputs
+    written.json, similarity.json              written-answer scores folded in from a scores sheet and
+                                               copied work found by ``answers`` (when there are any)
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
 interrupted batch never leaves a half-written file; outputs are sorted and contain no clock
@@ -24,10 +28,8 @@ output folder is could read the key.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import os
 import re
@@ -112,33 +114,42 @@ def _graded(records: list[dict]) -> list[dict]:
     return [r for r in records if r["status"] in ("graded", "repaired")]
 
 
-def grades_csv(records: list[dict]) -> str:
-    """One row per student; columns ``assignment/test`` for every autograded test cell seen."""
+def grades_csv(records: list[dict], written: dict | None = None) -> str:
+    """One row per student; columns ``assignment/test`` for every autograded test cell seen and
+    ``assignment/question`` for every written question.
+
+    ``written`` holds the written scores folded in (:mod:`.written`); a written question without
+    points is blank ("not graded yet", counted in ``not_graded``), never 0. Totals are the
+    autograded points plus the written points given so far; ``max`` counts every question.
+    """
+    from .sheets import write_rows
+    from .written import for_record, totals
+
     columns: dict[str, list[str]] = {}
     for r in _graded(records):
         columns.setdefault(r["assignment"], [])
-        for test in r["exercises"]:
-            if test not in columns[r["assignment"]]:
-                columns[r["assignment"]].append(test)
-    header = ["student", "total", "max"]
+        for name in list(r["exercises"]) + list(r.get("manual", {})):
+            if name not in columns[r["assignment"]]:
+                columns[r["assignment"]].append(name)
+    header = ["student", "total", "max", "not_graded"]
     for assignment in sorted(columns):
         header += [f"{assignment}/{t}" for t in columns[assignment]] + [f"{assignment}/total", f"{assignment}/flags"]
     rows: dict[str, dict] = defaultdict(dict)
     for r in sorted(_graded(records), key=lambda r: (r["student"], r["assignment"], r["key"])):
+        entries = for_record(written or {}, r)
+        points, maximum, pending = totals(entries)
         row = rows[r["student"]]
         row["student"] = r["student"]
-        row["total"] = row.get("total", 0.0) + r["total"]
-        row["max"] = row.get("max", 0.0) + r["max"]
+        row["total"] = row.get("total", 0.0) + r["total"] + points
+        row["max"] = row.get("max", 0.0) + r["max"] + maximum
+        row["not_graded"] = row.get("not_graded", 0) + pending
         for test, ex in r["exercises"].items():
             row[f"{r['assignment']}/{test}"] = ex["points"]
-        row[f"{r['assignment']}/total"] = r["total"]
+        for question, entry in entries.items():
+            row[f"{r['assignment']}/{question}"] = entry["points"]
+        row[f"{r['assignment']}/total"] = r["total"] + points
         row[f"{r['assignment']}/flags"] = len([f for f in r["flags"] if f["kind"] == "tampering"])
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", restval="")
-    writer.writeheader()
-    for student in sorted(rows):
-        writer.writerow({k: (f"{v:g}" if isinstance(v, float) else v) for k, v in rows[student].items()})
-    return buffer.getvalue()
+    return write_rows(header, [rows[student] for student in sorted(rows)])
 
 
 def _pattern(message: str) -> str:
@@ -200,6 +211,10 @@ def summary_markdown(data: dict) -> str:
     if data["not_graded"]:
         lines += ["## Not graded", ""] + [f"- {n['file']}: {n['status']}: {n['reason']}" for n in data["not_graded"]]
         lines.append("")
+    if data.get("copied_work"):
+        from .similarity import summary_lines
+
+        lines += summary_lines(data["copied_work"])
     return "\n".join(lines)
 
 
@@ -208,9 +223,27 @@ def write_outputs(out: Path, records: list[dict], meta: dict) -> None:
     out = Path(out)
     records = sorted(records, key=lambda r: r["key"])
     public = [{k: v for k, v in r.items() if k not in ("signature", "timing")} for r in records]
-    atomic_write(out / "grades.csv", grades_csv(records))
     atomic_write(out / "results.json", dumps({"meta": meta, "submissions": public}))
+    _write_grades_and_summary(out, records, meta)
+    atomic_write(out / "timings.json", dumps({r["key"]: r["timing"] for r in records if "timing" in r}))
+
+
+def _write_grades_and_summary(out: Path, records: list[dict], meta: dict) -> None:
+    from .similarity import load as load_copied_work
+    from .written import load as load_written
+
+    atomic_write(out / "grades.csv", grades_csv(records, load_written(out)))
     data = {**summary(records), "isolation": meta.get("isolation")}
+    copied = load_copied_work(out)
+    if copied:
+        data["copied_work"] = copied
     atomic_write(out / "summary.json", dumps(data))
     atomic_write(out / "summary.md", summary_markdown(data))
-    atomic_write(out / "timings.json", dumps({r["key"]: r["timing"] for r in records if "timing" in r}))
+
+
+def rewrite_outputs(out: Path) -> None:
+    """Rewrite ``grades.csv`` and the class summary of an output folder from its ``results.json``,
+    with the written scores and copied-work flags added since (records and signatures untouched)."""
+    out = Path(out)
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    _write_grades_and_summary(out, data["submissions"], data.get("meta", {}))

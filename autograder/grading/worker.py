@@ -60,6 +60,8 @@ class Worker:
         from .recheck import recheck
         from .report import atomic_write
         from .scoring import combine, graded_cells, in_kernel_results
+        from .written import for_record
+        from .written import load as load_written
 
         record = job["record"]
         assignment, student = record["assignment"], record["student"]
@@ -94,7 +96,11 @@ class Worker:
         }
         full = {**record, **result, "flags": record.get("flags", []) + flags}
         feedback_path = Path("feedback") / student / f"{assignment}.html"
-        atomic_write(self.out / feedback_path, render_html(feedback_notebook(autograded or nb, release, full)))
+        written = for_record(load_written(self.out), full)  # written points, once a scores sheet was folded in
+        atomic_write(self.out / feedback_path, render_html(feedback_notebook(autograded or nb, release, full, written)))
+        # The notebook as handed in (repaired, Colab's personal metadata removed), with the outputs of the
+        # student's own run: what grading by question shows (python -m autograder answers).
+        atomic_write(self.out / "submitted" / student / f"{assignment}.ipynb", nbformat.writes(nb) + "\n")
         if autograded is not None:
             atomic_write(self.out / "autograded" / student / f"{assignment}.ipynb", nbformat.writes(autograded) + "\n")
         result["feedback"] = feedback_path.as_posix()

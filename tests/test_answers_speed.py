@@ -1,0 +1,18 @@
+"""benchmarks/answers_speed.py on a small synthetic class: the planted copies are found, nothing else is flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import answers_speed
+
+pytestmark = pytest.mark.integration  # builds and reads a few dozen full notebooks
+
+
+def test_a_small_synthetic_class_is_measured_and_its_planted_copies_found():
+    result = answers_speed.measure(students=12, copy_share=0.2, seed=3, fold=False, log=lambda line: None)
+    assert result["submissions"] == 36 and result["sheet_rows"] == 36 // 3 * 13
+    copies = result["copies"]
+    assert copies["planted_pairs"] >= 6 and copies["found"] == copies["planted_pairs"] and copies["missed"] == []
+    assert copies["other_pairs_flagged"] == 0
+    assert result["seconds"] > 0 and result["pages_bytes"] > 0
