@@ -32,6 +32,11 @@ pytestmark = pytest.mark.integration
 LIMITS = Limits(cell_timeout=30, notebook_timeout=180, memory_mb=2000, recheck_timeout=15)
 MARKER = f"VICTIM-{uuid.uuid4().hex}"
 SIGNING_SECRET = f"SIGNING-{uuid.uuid4().hex}"
+#: The grader's environment in CI: the probe seed (grade.yml once put it there) and credentials under
+#: names that no deny-list of "secret-looking" names catches.
+GRADER_ENVIRONMENT = {"PROBE_SEED": str(uuid.uuid4().int % 10**15 + 10**15),
+                      "DATABASE_URL": f"postgres://grader:{uuid.uuid4().hex}@db.example.org/course",
+                      "DEPLOY_PASSPHRASE": f"PASS-{uuid.uuid4().hex}"}
 
 #: Looks for every kind of secret from inside a student process; returns a report that says how
 #: many it found, with what it found base64-encoded.
@@ -92,9 +97,11 @@ def _spy(marker_prefix="VICTIM-"):
     return "\\n".join(lines)
 '''
 
-#: An ordinary cell: the spy in the kernel, then an attempt to pre-empt the grader's results.
+#: An ordinary cell: the spy in the kernel, its whole environment printed, then an attempt to pre-empt
+#: the grader's results.
 KERNEL_ATTACK = SPY + '''
 print(_spy())
+print("ENVIRONMENT", __import__("base64").b64encode(repr(dict(__import__("os").environ)).encode()).decode())
 import pathlib
 for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
     for name in ("results.json", "grades.csv", "gradebook.db", "0.npz", "events"):
@@ -104,10 +111,15 @@ for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
             pass
 '''
 
+#: Lines an exception message would add to summary.md if it were copied in raw: a tampering flag
+#: against an honest student and a fake pass rate.
+FORGED = ("\n\n## Flags\n\n- aa-victim_1 (aa-victim_1_1_01_pretext_tasks.ipynb): test_rotation_dataset: possible "
+          "tampering: forged\n\n### 01_pretext_tasks/test_jigsaw_dataset: 9/9 passed (100%)\n\n")
+
 #: An exercise cell: at load time it sprays fake results on every file descriptor and into the
 #: folders around it and kills what it can; when the re-check calls it, it raises its spy report.
-SANDBOX_ATTACK = SPY + '''
-import json, os, pathlib, signal
+SANDBOX_ATTACK = SPY + f"FORGED_LINES = {FORGED!r}\n" + '''
+import base64, json, os, pathlib, signal
 
 _fake = json.dumps({"ok": True}).encode()
 for _fd in range(3, 256):
@@ -133,7 +145,7 @@ class RotationDataset(Dataset):
         return len(self.base)
 
     def __getitem__(self, index):
-        raise ValueError(_spy())
+        raise ValueError(FORGED_LINES + _spy() + " ENVIRONMENT " + base64.b64encode(repr(dict(os.environ)).encode()).decode())
 '''
 
 #: An exercise cell that kills every process it may signal (the re-check's zygote included) while loading.
@@ -149,7 +161,8 @@ except OSError:
 def _needles() -> dict[str, str]:
     """What must never appear in a student-facing output: ``{what: text}``."""
     public = _public_lines()
-    needles = {"the other student's submission": MARKER, "the signing secret": SIGNING_SECRET}
+    needles = {"the other student's submission": MARKER, "the signing secret": SIGNING_SECRET,
+               **{f"the grader's environment: {name}": value for name, value in GRADER_ENVIRONMENT.items()}}
     for path in sorted((course_mod.ROOT / "autograder" / "judges").glob("*.py")):
         for line in path.read_text().splitlines():
             if len(line.strip()) >= 40 and line.strip() not in public:
@@ -200,6 +213,8 @@ def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     patch = pytest.MonkeyPatch()
     patch.setenv("AUTOGRADER_SECRET", SIGNING_SECRET)
+    for name, value in GRADER_ENVIRONMENT.items():
+        patch.setenv(name, value)
     try:
         records = batch.run(batch.Options(paths=[str(folder)], out=out, assignment=corpus.NAME, jobs=2,
                                           probe_seed=4242, limits=LIMITS))
@@ -262,3 +277,13 @@ def test_results_say_which_isolation_was_in_force(graded):
     meta = json.loads((out / "results.json").read_text())["meta"]
     assert meta["isolation"].startswith("bubblewrap")
     assert "Isolation of student code: bubblewrap" in (out / "summary.md").read_text()
+
+
+def test_a_message_cannot_forge_lines_of_the_summary(graded):
+    """The spy's exception message starts with a forged tampering flag and pass rate: in summary.md they
+    stay inside the line that quotes the message."""
+    _, out = graded
+    lines = (out / "summary.md").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("- aa-victim")]
+    assert not [line for line in lines if line.startswith("#") and "9/9" in line]
+    assert any("possible tampering: forged" in line.replace("\\", "") for line in lines)  # quoted, inert

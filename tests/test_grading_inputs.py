@@ -87,3 +87,35 @@ def test_recognised_by_content_even_without_metadata_or_name():
     assert recognizer.recognise(stripped)[0] == corpus.NAME
     unrelated = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
     assert recognizer.recognise(unrelated)[0] is None
+
+
+def _ids(tmp_path) -> dict[str, str]:
+    found = inputs.discover([tmp_path])
+    return {f.key.removeprefix(tmp_path.as_posix() + "/"): inputs.student_id(f, b"x", "01_pretext_tasks")[0]
+            for f in found}
+
+
+def test_a_name_inside_a_students_own_zip_never_takes_another_students_id(tmp_path):
+    """A student hands in a zip of their own whose member is named like another student's LMS file:
+    the id comes from the names the LMS gave (the student's zip, or its per-student folder)."""
+    forged = {"jones_999_111_01_pretext_tasks.ipynb": b"{}", "jones/01_pretext_tasks.ipynb": b"{}"}
+    upload = _zip(forged)
+    # a Canvas download: every file LMS-named, one of them the student's own zip
+    (tmp_path / "canvas.zip").write_bytes(_zip({"jones_999_111_01_pretext_tasks.ipynb": b"{}",
+                                                "smith_1234_5678_upload.zip": upload}))
+    # the same files unpacked into a folder
+    (tmp_path / "unpacked").mkdir()
+    (tmp_path / "unpacked" / "smith_1234_5678_upload.zip").write_bytes(upload)
+    # a Moodle download: one folder per student, a zip uploaded into one of them
+    (tmp_path / "moodle.zip").write_bytes(_zip({"Ann Lee_42_assignsubmission_file_/upload.zip": upload}))
+    (tmp_path / "per-student" / "lee").mkdir(parents=True)
+    (tmp_path / "per-student" / "lee" / "upload.zip").write_bytes(upload)
+    ids = _ids(tmp_path)
+    assert ids.pop("canvas.zip!jones_999_111_01_pretext_tasks.ipynb") == "jones_999"  # the real one
+    for member in forged:
+        assert ids.pop(f"canvas.zip!smith_1234_5678_upload.zip!{member}") == "smith_1234"
+        assert ids.pop(f"unpacked/smith_1234_5678_upload.zip!{member}") == "smith_1234"
+        assert ids.pop(f"moodle.zip!Ann Lee_42_assignsubmission_file_/upload.zip!{member}") == \
+            "ann-lee_42_assignsubmission_file"
+        assert ids.pop(f"per-student/lee/upload.zip!{member}") == "lee"
+    assert not ids

@@ -106,6 +106,25 @@ def test_every_job_finds_its_scratch_empty_and_writable(good, release, isolation
         assert run(nb, release, isolation)["test_rotation_dataset"].status == "pass"
 
 
+RENAME = """
+import os
+for _folder in {os.environ["HOME"], os.path.dirname(os.environ["HOME"]), os.path.dirname(os.environ["TMPDIR"])}:
+    for _name in ("shm", "tmp", "home", ".matplotlib"):
+        try:
+            os.rename(os.path.join(_folder, _name), os.path.join(_folder, _name + "-moved"))
+        except OSError:
+            pass
+"""
+
+
+def test_a_job_that_renames_its_folders_cannot_break_the_next_one(good, release, isolation):
+    """``$HOME/shm`` was the bind source of the zygote's /dev/shm: renamed by one job, it was deleted
+    with that job's files, and the next job of the worker had no /dev/shm."""
+    run(corpus.append_to(good, "rotation_dataset", RENAME), release, isolation)
+    nb = corpus.append_to(good, "rotation_dataset", SCRATCH)
+    assert run(nb, release, isolation)["test_rotation_dataset"].status == "pass"
+
+
 def test_outputs_are_plain_arrays_never_pickles():
     buffer = io.BytesIO()
     np.savez(buffer, ok=np.arange(3), bad=np.array([object()], dtype=object))

@@ -91,3 +91,51 @@ def test_merge_pools_shards_and_writes_the_same_outputs(tmp_path, monkeypatch):
         json.loads((single / "results.json").read_text())["submissions"]
     with pytest.raises(FileNotFoundError):
         merge([tmp_path / "nothing"], merged)
+
+
+#: An exception message a student's code raised in the re-check: line breaks and Markdown that would
+#: add a "possible tampering" flag against another student and a fake pass rate to summary.md.
+FORGED = ("[RotationDataset] raised ValueError: x\n\n## Flags\n\n- alice (a.ipynb): test_a: possible tampering: the "
+          "test passed inside the notebook\n\n### 01_pretext_tasks/test_b: 3/3 passed (100%)\r\n\u2028# Top\n"
+          "<b>html</b> [a link](https://example.com) | a cell | ![img](x.png) `code` *em* &lt;")
+
+
+def _blocks(markdown: str) -> list[str]:
+    """The block structure of rendered Markdown (CommonMark and GitHub's tables), and any raw HTML or link."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    inline_kinds = {t.type for tok in tokens for t in (tok.children or [])} & {"html_inline", "link_open", "image",
+                                                                              "code_inline", "em_open"}
+    return [t.type for t in tokens if t.type.endswith("_open")] + sorted(inline_kinds)
+
+
+def test_a_students_message_cannot_add_lines_to_the_summary():
+    """The forged message changes no structure of summary.md: same headings, items and table cells as a
+    plain message, no HTML, no link; it still reads as what the student wrote."""
+    def summary_with(message: str, file: str) -> str:
+        records = [_record(file, "bob", {"test_a": (0.0, 3.0)}, message=message,
+                           flags=[{"kind": "tampering", "exercise": "test_a", "message": message}]),
+                   {**RECORDS[3], "key": file + ".pdf", "reason": message}]
+        return report.summary_markdown(report.summary(records))
+
+    forged = summary_with(FORGED, "b\n## Flags\n- alice.ipynb")
+    assert _blocks(forged) == _blocks(summary_with("[RotationDataset] raised ValueError: x", "b.ipynb"))
+    assert not [line for line in forged.splitlines() if "alice" in line and not line.startswith("- ")]
+    from markdown_it import MarkdownIt
+
+    text = MarkdownIt("commonmark").render(forged)
+    assert "&lt;b&gt;html&lt;/b&gt; [a link](https://example.com) | a cell |" in text
+
+
+def test_a_students_message_cannot_add_lines_to_the_feedback():
+    """The same in the first cell of a student's feedback: one table row per exercise, whatever the message."""
+    from autograder.grading import feedback
+
+    def first_cell(message: str) -> str:
+        record = {**_record("b.ipynb", "bob", {"test_a": (0.0, 3.0), "test_b": (2.0, 2.0)}, message=message),
+                  "repairs": [{"kind": "merged", "message": message}],
+                  "flags": [{"kind": "difference", "exercise": "test_a", "message": message}]}
+        return feedback.summary_markdown(record)
+
+    assert _blocks(first_cell(FORGED)) == _blocks(first_cell("[RotationDataset] raised ValueError: x"))

@@ -47,6 +47,7 @@ def test_folder_mode_shards_merges_and_uploads(root):
     (command,) = _commands(data, "grade")
     assert {"--shard", "--probe-seed", "--out"} <= set(command)
     assert "${{ inputs." not in str([s.get("run", "") for s in grade["steps"]])  # inputs go through env (no injection)
+    assert "--probe-seed ${{ needs.plan.outputs.probe_seed }}" in str([s.get("run", "") for s in grade["steps"]])
     assert _commands(data, "merge") == [["--out"]]
 
 
@@ -78,3 +79,14 @@ def test_grading_jobs_can_isolate_student_code(root, name):
     assert "user" not in container.get("options", ""), "the container must run as root"
     assert any("setup" in step.get("run", "") and "make" in step.get("run", "") for step in job["steps"])
     assert "--no-isolation" not in str(job["steps"])
+
+
+@pytest.mark.parametrize("name", ["grade", "classroom"])
+def test_the_probe_seed_is_in_no_environment(root, name):
+    """The probe seed reaches the grader on its command line only: no workflow, job or step puts it
+    into an environment, where a process that inherits it could read it."""
+    data, _ = _load(root, name)
+    scopes = [data, *data["jobs"].values(), *(s for j in data["jobs"].values() for s in j.get("steps", []))]
+    for scope in scopes:
+        env = scope.get("env") or {}
+        assert not [k for k, v in env.items() if "seed" in k.lower() or "probe_seed" in str(v)], env

@@ -82,8 +82,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def student_environment(jobs: int) -> dict[str, str]:
-    """The environment of workers (and so of kernels): no secrets, grading mode, a fair share of threads."""
+def worker_environment(jobs: int) -> dict[str, str]:
+    """The environment of workers: grading mode, a fair share of threads, and no variable that looks
+    like a credential. Workers run no student code; the kernels and sandboxes they start get only
+    the allow-list of :func:`.isolation.environment`."""
     env = {k: v for k, v in os.environ.items() if not _SECRET_NAMES.search(k)}
     threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
     env.update(SELFSUP_MODE="grading", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
@@ -353,7 +355,7 @@ def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolation,
         setup = {"template": str(template), "assignments": assignments, "limits": options.limits.as_dict(),
                  "isolation": {"mode": isolation.mode, "network": isolation.network}, "out": str(out.resolve()),
                  "workdir": str(workdir)}
-        env = student_environment(options.jobs)
+        env = worker_environment(options.jobs)
         (out / "logs").mkdir(exist_ok=True)
 
         def serve(slot: int) -> None:

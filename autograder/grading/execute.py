@@ -33,7 +33,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Config
 
-from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, command, make_scratch
+from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, command, environment, home, make_scratch
 from .limits import Limits, launcher
 
 NOT_RUN = "CellNotRun"
@@ -59,12 +59,19 @@ class LimitedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.isolation = Isolation(self.isolation_mode, self.network)
         root = self.scratch_root or None
-        self.scratch = make_scratch(Path(tempfile.mkdtemp(prefix="kernel-", dir=root)) / "home", self.isolation)
+        self.scratch = make_scratch(Path(tempfile.mkdtemp(prefix="kernel-", dir=root)) / "scratch", self.isolation)
         if self.isolation.isolated:
-            # Unix sockets in the scratch folder, which the kernel sees at the same path.
+            # Unix sockets in the kernel's home (the kernel creates them), which it sees at the same path;
+            # the connection file in the scratch folder, read-only inside.
             self.transport = "ipc"
-            self.ip = str(self.scratch / "ipc")
+            self.ip = str(home(self.scratch) / "ipc")
             self.connection_file = str(self.scratch / "kernel.json")
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        # The kernel's environment is the allow-list, whatever the worker's holds (isolated, bubblewrap
+        # also clears it); nbgrader's flags come from the environment jupyter_client prepared.
+        kw["env"] = environment(self.isolation, self.scratch, inherit=kw.get("env"))
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)

@@ -26,6 +26,7 @@ import nbformat
 
 from .. import course as course_mod
 from ..source import BEGIN_HIDDEN, END_HIDDEN
+from .markup import inline
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MIN_SECRET = 24
@@ -108,14 +109,10 @@ def _clean_outputs(outputs, test_cell: bool, secrets: frozenset[str]) -> list:
     return cleaned
 
 
-def _escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _status_text(ex: dict) -> str:
     if ex["status"] == "pass":
         return "passed"
-    return _escape(ex["message"]) or ex["status"]
+    return inline(ex["message"]) or ex["status"]
 
 
 def summary_markdown(record: dict, written: dict | None = None) -> str:
@@ -140,7 +137,7 @@ def summary_markdown(record: dict, written: dict | None = None) -> str:
         lines.append(f"| {test} | {ex['points']:g} / {ex['max']:g} | {_status_text(ex)} |")
     if record.get("repairs"):
         lines += ["", "### Repairs made before grading", ""]
-        lines += [f"- {_escape(r['message'])}" for r in record["repairs"]]
+        lines += [f"- {inline(r['message'])}" for r in record["repairs"]]
     notes = []
     for flag in record.get("flags", []):
         if flag["kind"] == "tampering":
@@ -149,7 +146,7 @@ def summary_markdown(record: dict, written: dict | None = None) -> str:
         elif flag["kind"] in ("difference", "disagreement", "not_rechecked", "duplicate", "in_kernel"):
             notes.append(flag["message"])
     if notes:
-        lines += ["", "### Notes", ""] + [f"- {_escape(n)}" for n in notes]
+        lines += ["", "### Notes", ""] + [f"- {inline(n)}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +174,7 @@ def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
         out.cells.append(cell)
         if test and gid in record["exercises"]:
             ex = record["exercises"][gid]
-            verdict = "passed" if ex["status"] == "pass" else _escape(ex["message"])
+            verdict = "passed" if ex["status"] == "pass" else inline(ex["message"])
             out.cells.append(nbformat.v4.new_markdown_cell(
                 f"**Re-check of `{gid}`: {ex['points']:g} / {ex['max']:g}** - {verdict}"))
         if written and cell.cell_type == "markdown" and meta.get("solution") and gid in written:

@@ -3,11 +3,15 @@
 * Every regular file under the given paths is an input, zip members included (nested zips one
   level deep). Hidden files and folders (a name starting with ``.``) and ``__MACOSX/`` are
   skipped; everything else appears in the outputs with a status, even a PDF.
-* The **student id** comes from the file name, by a regular expression (``--student-pattern``)
-  whose named groups, joined by ``_``, are the id. The default reads LMS names such as
-  ``smith_1234_5678_02_simclr.ipynb`` (``smith_1234``; a ``late_`` marker is skipped).
-  Fallback, in this order: the innermost folder below the input path or inside the zip
-  (a per-student folder); then the file name without Colab's and the LMS's decorations
+* The **student id** comes from the names the LMS gave, never from a name inside a student's
+  own upload (a zip a student handed in holds names the student chose, one of them perhaps
+  another student's). A regular expression (``--student-pattern``) whose named groups, joined
+  by ``_``, are the id is tried on the outermost name first: a zip that holds the file, then the
+  file itself. The default reads LMS names such as ``smith_1234_5678_02_simclr.ipynb``
+  (``smith_1234``; a ``late_`` marker is skipped). Fallback, in this order, on the file as the
+  LMS delivered it (a file in the given folder, a member of an LMS download zip, or a student's
+  zip as a whole): the innermost folder below the input path or inside the LMS's zip (a
+  per-student folder); then the file name without Colab's and the LMS's decorations
   (``Copy of``, `` (1)``, the assignment's name); then ``anon-<first 8 hex of the file's
   sha256>``. ``--student`` sets the id outright (one student's repository).
 * The **assignment** is recognised from the content (the release notebook's prose, locked
@@ -42,6 +46,10 @@ class InputFile:
         key: unique and stable within a batch: the path as given, then ``!member`` per zip level.
         name: the file's own name.
         folders: folder names between the input path (or the zip's root) and the file.
+        path: the file on disk (the outermost zip, for a zip member).
+        members: the member names inside each zip, outermost first.
+        containers: ``(name, folders)`` of each zip that holds the file, outermost first (the
+            zip on disk, then a zip inside it).
     """
 
     key: str
@@ -49,6 +57,16 @@ class InputFile:
     folders: tuple[str, ...]
     path: Path
     members: tuple[str, ...] = ()
+    containers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def named_by_lms(self) -> list[tuple[str, tuple[str, ...]]]:
+        """``(name, folders)`` of the names the LMS gave, outermost first, down to the file as the LMS
+        delivered it: the file itself, a member of an LMS download (a zip given as an input, or
+        lying directly in a given folder), or the student's own zip that holds it. Names inside a
+        student's zip were chosen by the student and are not listed."""
+        levels = [*self.containers, (self.name, self.folders)]
+        lms_download = bool(self.containers) and not self.containers[0][1]  # its members are the LMS's
+        return levels[:2] if lms_download else levels[:1]
 
     def read_bytes(self) -> bytes:
         """The file's content (zip members are read from their archive)."""
@@ -68,12 +86,14 @@ def _skipped(parts) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _zip_members(path: Path, key: str, data: bytes, outer: tuple[str, ...], depth: int) -> list[InputFile]:
+def _zip_members(path: Path, key: str, data: bytes, outer: tuple[str, ...], depth: int,
+                 containers: tuple[tuple[str, tuple[str, ...]], ...]) -> list[InputFile]:
     out = []
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        return [InputFile(key, PurePosixPath(key.split("!")[-1]).name, (), path, outer)]
+        name, folders = containers[-1]
+        return [InputFile(key, name, folders, path, outer, containers[:-1])]
     with archive:
         for info in archive.infolist():
             parts = PurePosixPath(info.filename).parts
@@ -81,9 +101,11 @@ def _zip_members(path: Path, key: str, data: bytes, outer: tuple[str, ...], dept
                 continue
             member_key = f"{key}!{info.filename}"
             if info.filename.lower().endswith(".zip") and depth < 1 and info.file_size <= MAX_MEMBER_BYTES:
-                out += _zip_members(path, member_key, archive.read(info), outer + (info.filename,), depth + 1)
+                out += _zip_members(path, member_key, archive.read(info), outer + (info.filename,), depth + 1,
+                                    containers + ((parts[-1], tuple(parts[:-1])),))
             else:
-                out.append(InputFile(member_key, parts[-1], tuple(parts[:-1]), path, outer + (info.filename,)))
+                out.append(InputFile(member_key, parts[-1], tuple(parts[:-1]), path, outer + (info.filename,),
+                                     containers))
     return out
 
 
@@ -105,7 +127,7 @@ def discover(paths: list[str | Path]) -> list[InputFile]:
                 continue
             key = PurePosixPath(str(given).replace("\\", "/"), *rel).as_posix() if rel else Path(given).as_posix()
             if path.suffix.lower() == ".zip":
-                for item in _zip_members(path, key, path.read_bytes(), (), 0):
+                for item in _zip_members(path, key, path.read_bytes(), (), 0, ((path.name, tuple(rel[:-1])),)):
                     found[item.key] = item
             else:
                 found[key] = InputFile(key, path.name, tuple(rel[:-1]), path)
@@ -138,16 +160,19 @@ def student_id(item: InputFile, content: bytes, assignment: str | None, pattern:
     """
     if forced:
         return slug(forced), "--student"
-    match = re.search(pattern, item.name, flags=re.IGNORECASE)
-    if match and any(match.groupdict().values()):
-        sid = slug("_".join(v for v in match.groupdict().values() if v))
-        if sid:
-            return sid, "pattern"
-    for folder in reversed(item.folders):
+    names = item.named_by_lms()
+    for name, _ in names:
+        match = re.search(pattern, name, flags=re.IGNORECASE)
+        if match and any(match.groupdict().values()):
+            sid = slug("_".join(v for v in match.groupdict().values() if v))
+            if sid:
+                return sid, "pattern"
+    name, folders = names[-1]
+    for folder in reversed(folders):
         sid = slug(folder)
         if sid:
             return sid, "folder"
-    sid = _undecorated_stem(item.name, assignment)
+    sid = _undecorated_stem(name, assignment)
     if sid and not re.fullmatch(r"[0-9_-]*", sid):
         return sid, "file name"
     return "anon-" + hashlib.sha256(content).hexdigest()[:8], "content hash"

@@ -10,7 +10,10 @@ own mount, PID, IPC, UTS and network namespaces, and its filesystem holds only:
 * the Python environment (the virtual environment and the Python it was made from),
   read-only;
 * the student helper package ``selfsup``, read-only;
-* its own scratch folder (home, working folder, ``/tmp`` and ``/dev/shm``), read-write;
+* its own scratch folder (:func:`make_scratch`), whose subfolders ``home/`` (its home and
+  working folder), ``tmp/`` and ``shm/`` (its ``/dev/shm``) alone are writable; the scratch
+  folder itself is owned by the grader and read-only inside, so student code cannot rename,
+  replace or remove a subfolder that the grader or its next job relies on;
 * what its caller binds in on top (the re-check's runner script), read-only;
 * a fresh ``/proc`` (its own processes only) and a minimal ``/dev``.
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +59,15 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch
        "alternatives")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SETPRIV = "/usr/bin/setpriv"
+#: The subfolders of a scratch folder, the only places a student process may write to.
+HOME, TMP, SHM = "home", "tmp", "shm"
+WRITABLE = (HOME, TMP, SHM)
+#: The only variables a process that runs student code inherits from the grader (an allow-list:
+#: a credential under a name that no deny-list foresaw stays out, and so does the probe seed):
+#: nbgrader's flags that tell a notebook it is being graded, and the course's own settings
+#: (``SELFSUP_<NAME>`` overrides a grading-mode size). Everything else it gets is set by
+#: :func:`environment`.
+INHERITED = re.compile(r"NBGRADER_EXECUTION|NBGRADER_VALIDATING|SELFSUP_[A-Z0-9_]+")
 
 
 class IsolationUnavailable(RuntimeError):
@@ -91,6 +104,29 @@ class Isolation:
         return f"{self.mode}: mount, PID and IPC namespaces, {net}, {who}"
 
 
+def environment(isolation: Isolation, scratch: Path, threads: int | str | None = None,
+                inherit: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a process that runs student code (a kernel or the re-check's zygote).
+
+    Args:
+        isolation: the mode (the user names follow it).
+        scratch: the process's scratch folder (:func:`make_scratch`): its home and temporary folders.
+        threads: torch's and BLAS's threads; default: the grader's own share (its ``OMP_NUM_THREADS``,
+            which the batch sets per worker), else 1.
+        inherit: where the :data:`INHERITED` variables come from (default: this process's environment).
+    """
+    source = os.environ if inherit is None else inherit
+    threads = str(threads or os.environ.get("OMP_NUM_THREADS") or 1)
+    env = {name: value for name, value in source.items() if INHERITED.fullmatch(name)}
+    env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+               HOME=str(home(scratch)), TMPDIR=str(Path(scratch) / TMP), MPLCONFIGDIR=str(home(scratch) / ".matplotlib"),
+               LANG="C.UTF-8", SELFSUP_MODE="grading", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
+    if isolation.drops_user:
+        env.update(USER="nobody", LOGNAME="nobody")
+    return env
+
+
 def _secret_roots() -> list[Path]:
     """Folders no student process may see, even when they lie inside a folder it needs."""
     import autograder
@@ -113,15 +149,18 @@ def _python_environment() -> list[Path]:
 
 
 def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tuple[tuple[Path, Path], ...] = (),
-            private_tmp: bool = True, zygote: bool = False) -> list[str]:
-    """``cmd`` wrapped so that it runs isolated, with ``scratch`` as its home and working folder.
+            private_tmp: bool = True, zygote: bool = False, env: dict[str, str] | None = None) -> list[str]:
+    """``cmd`` wrapped so that it runs isolated, with ``scratch/home`` as its home and working folder.
 
-    Every folder but ``scratch``, ``/tmp`` and ``/dev/shm`` is read-only inside.
+    Every folder but the subfolders of ``scratch``, ``/tmp`` and ``/dev/shm`` is read-only inside. The process's
+    environment is ``env`` and nothing else, whatever the caller's environment holds (without
+    isolation, the caller must start it with ``env``).
 
     Args:
         isolation: the mode (with :data:`NONE`, ``cmd`` is returned unchanged).
         cmd: the command; its program must lie in a visible folder.
-        scratch: a folder made by :func:`make_scratch`; bound read-write at the same path.
+        scratch: a folder made by :func:`make_scratch`; bound read-only at the same path, its
+            subfolders ``home/`` and ``tmp/`` read-write.
         read_only: more ``(source, destination)`` pairs, bound read-only.
         private_tmp: give the process its own empty, writable ``/tmp`` and ``/dev/shm`` (a
             kernel). Without it (the re-check's long-lived zygote, whose children are different
@@ -133,6 +172,7 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
             to change its children's user and to kill them (``CAP_SETUID``, ``CAP_SETGID``,
             ``CAP_KILL``); each child drops to :data:`SANDBOX_UID` before student code runs, so
             no child can signal or trace the zygote.
+        env: the environment inside (default: :func:`environment`).
     """
     if not isolation.isolated:
         return list(cmd)
@@ -186,20 +226,22 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
     for source, destination in read_only:
         bind(Path(source), Path(destination))
     scratch = Path(scratch)
-    bind(scratch, scratch, "--bind")
+    bind(scratch, scratch)
+    for name in (HOME, TMP):  # mount points: not even their owner can rename or remove them inside
+        argv.extend(["--bind", str(scratch / name), str(scratch / name)])
     argv += ["--proc", "/proc", "--dev", "/dev"]
     if private_tmp:
         argv += ["--perms", "1777", "--tmpfs", "/dev/shm"]
     else:
-        argv += ["--bind", str(scratch / "shm"), "/dev/shm"]
-    # ipykernel shuts down when its parent's pid changes; in a PID namespace its parent is bubblewrap
-    # (which dies with the grader's process anyway: --die-with-parent).
-    argv += ["--unsetenv", "JPY_PARENT_PID"]
-    argv += ["--remount-ro", "/", "--chdir", str(scratch), "--setenv", "HOME", str(scratch),
-             "--setenv", "TMPDIR", str(scratch / "tmp"), "--setenv", "MPLCONFIGDIR", str(scratch / ".matplotlib")]
+        argv += ["--bind", str(scratch / SHM), "/dev/shm"]
+    # Only the allow-listed environment (no JPY_PARENT_PID either: ipykernel shuts down when its parent's
+    # pid changes, and in a PID namespace its parent is bubblewrap, which dies with the grader anyway).
+    argv.append("--clearenv")
+    for name, value in (environment(isolation, scratch) if env is None else env).items():
+        argv += ["--setenv", name, value]
+    argv += ["--remount-ro", "/", "--chdir", str(home(scratch))]
     if isolation.drops_user:
-        argv += ["--setenv", "USER", "nobody", "--setenv", "LOGNAME", "nobody",
-                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         if zygote:
             argv += ["--cap-add", "CAP_KILL", "--"]
         else:
@@ -210,28 +252,42 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
     return argv + [os.path.abspath(cmd[0])] + list(cmd[1:])  # abspath: a path through ".." needs folders not there
 
 
-def make_scratch(path: Path, isolation: Isolation) -> Path:
-    """Create (or empty) a scratch folder with ``tmp/`` and ``shm/``, owned by the sandbox's user.
+def home(scratch: Path) -> Path:
+    """The home and working folder of the process that uses ``scratch``."""
+    return Path(scratch) / HOME
 
-    An existing folder is emptied in place: a running sandbox (the re-check's zygote, between
-    jobs) has it and its ``shm/`` mounted, and deleting a mount point on the host would unmount
-    it in the sandbox, leaving the next job without a writable home.
+
+def make_scratch(path: Path, isolation: Isolation) -> Path:
+    """Create (or empty) a scratch folder: ``home/``, ``tmp/`` and ``shm/``, owned by the sandbox's user,
+    in a folder owned by the grader.
+
+    Only the subfolders are writable (by permissions, and inside the sandbox because the scratch
+    folder is bound read-only): a student process can neither rename ``shm/``, which a running
+    zygote has mounted as its ``/dev/shm``, nor put a link or a file of its own in the place of a
+    subfolder. An existing folder is emptied in place, its subfolders kept: a running sandbox (the
+    re-check's zygote, between jobs) has them mounted, and deleting a mount point on the host
+    would unmount it in the sandbox, leaving the next job without a writable home.
     """
     path = Path(path)
     if path.is_dir():
-        _empty(path, keep=("shm",))
-    for folder in (path, path / "tmp", path / "shm", path / ".matplotlib"):
-        folder.mkdir(parents=True, exist_ok=True)
-        if isolation.drops_user:
-            os.chown(folder, SANDBOX_UID, SANDBOX_GID)
-    os.chmod(path, 0o700)
-    os.chmod(path / "tmp", 0o1777)
-    os.chmod(path / "shm", 0o1777)
+        _empty(path, keep=WRITABLE)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o755)
+    for name in WRITABLE:
+        folder = path / name
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700 if name == HOME else 0o1777)
+    matplotlib = home(path) / ".matplotlib"
+    matplotlib.mkdir()
     cache = _font_cache()
     if cache is not None:
-        shutil.copy(cache, path / ".matplotlib" / cache.name)
-        if isolation.drops_user:
-            os.chown(path / ".matplotlib" / cache.name, SANDBOX_UID, SANDBOX_GID)
+        shutil.copy(cache, matplotlib / cache.name)
+    if isolation.drops_user:
+        for folder, _, files in os.walk(home(path)):
+            for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                os.chown(name, SANDBOX_UID, SANDBOX_GID)
+        for name in (TMP, SHM):
+            os.chown(path / name, SANDBOX_UID, SANDBOX_GID)
     return path
 
 

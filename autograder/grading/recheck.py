@@ -51,7 +51,7 @@ from selfsup.checks._core import STRICT_SEED, CheckFailed, conform, plain
 
 from .. import judges
 from . import sandbox
-from .isolation import Isolation, command, make_scratch
+from .isolation import Isolation, command, environment, make_scratch
 from .limits import Limits, kill_tree, launcher
 
 STARTUP_TIMEOUT = 120.0   # seconds for a fresh Python to import torch on a busy machine
@@ -126,10 +126,9 @@ def preload_for(notebooks: dict[str, nbformat.NotebookNode]) -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.strip())) + "\n"
 
 
-def _environment(scratch: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch), "TMPDIR": str(scratch / "tmp"),
-            "LANG": "C.UTF-8", "SELFSUP_MODE": "grading", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def _environment(scratch: Path, isolation: Isolation) -> dict[str, str]:
+    """The zygote's (and so its children's) environment: the allow-list of :func:`.isolation.environment`."""
+    return environment(isolation, scratch, threads=1)
 
 
 # ---------------------------------------------------------------------------- the zygote
@@ -157,11 +156,12 @@ class Zygote:
         self.control.settimeout(30)  # a send to a zygote that stopped reading fails instead of blocking
         script = [sys.executable, "-I", str(inside / "sandbox.py"), str(inside / "preload.py"), str(theirs.fileno()),
                   "drop-user" if isolation.drops_user else "keep-user"]
+        env = _environment(self.scratch, isolation)
         cmd = launcher(command(isolation, script, self.scratch, read_only=((runner, RUNNER),), private_tmp=False,
-                               zygote=True), limits)
+                               zygote=True, env=env), limits)
         with open(self.dir / "stderr.txt", "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                         cwd=self.scratch, env=_environment(self.scratch), start_new_session=True,
+                                         cwd=self.scratch, env=env, start_new_session=True,
                                          pass_fds=[theirs.fileno()])
         theirs.close()
         ready = self._message(time.monotonic() + STARTUP_TIMEOUT)

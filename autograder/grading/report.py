@@ -38,6 +38,8 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .markup import inline
+
 SECRET_ENV = "AUTOGRADER_SECRET"
 KEY_FILE = ".grading-key"
 STATUSES = ("graded", "repaired", "unreadable", "unrecognised", "error")
@@ -194,7 +196,9 @@ def summary(records: list[dict], top: int = 5) -> dict:
 
 
 def summary_markdown(data: dict) -> str:
-    """``summary.md``: the class summary for people."""
+    """``summary.md``: the class summary for people. Every string that a student could have written
+    (messages, file names, reasons) enters it through :func:`.markup.inline`; student ids are
+    slugs (:func:`.inputs.slug`), the rest is the grader's."""
     isolation = data.get("isolation") or "not recorded"
     lines = ["# Class summary", "", f"{data['inputs']} input file(s): "
              + ", ".join(f"{n} {s}" for s, n in data["statuses"].items()), "",
@@ -202,14 +206,16 @@ def summary_markdown(data: dict) -> str:
              "## Exercises (pass rate and the most common failures: a map of misconceptions)", ""]
     for name, e in data["exercises"].items():
         lines.append(f"### {name}: {e['passed']}/{e['graded']} passed ({100 * e['pass_rate']:.0f}%)")
-        lines += [f"- {f['count']} x {f['message']}" for f in e["common_failures"]]
+        lines += [f"- {f['count']} x {inline(f['message'])}" for f in e["common_failures"]]
         lines.append("")
     if data["repairs"]:
         lines += ["## Repairs", ""] + [f"- {kind}: {n}" for kind, n in data["repairs"].items()] + [""]
     if data["flags"]:
-        lines += ["## Flags", ""] + [f"- {f['student']} ({f['file']}): {f['message']}" for f in data["flags"]] + [""]
+        lines += ["## Flags", ""] + [f"- {f['student']} ({inline(f['file'])}): {inline(f['message'])}"
+                                     for f in data["flags"]] + [""]
     if data["not_graded"]:
-        lines += ["## Not graded", ""] + [f"- {n['file']}: {n['status']}: {n['reason']}" for n in data["not_graded"]]
+        lines += ["## Not graded", ""] + [f"- {inline(n['file'])}: {n['status']}: {inline(n['reason'])}"
+                                          for n in data["not_graded"]]
         lines.append("")
     if data.get("copied_work"):
         from .similarity import summary_lines
