@@ -126,6 +126,8 @@ class NotebookSummary:
     settings: dict = field(default_factory=dict)
     #: seed -> {temperature (as recorded, a string): linear-probe accuracy}
     ablations: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: seed -> the settings that run was given instead of the notebook's own (``--set``; schema 2)
+    overrides: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def ablation_by_temperature(self) -> dict[str, dict[int, float]]:
         """``{temperature: {seed: accuracy}}``, temperatures in increasing numeric order."""
@@ -232,7 +234,8 @@ def summarize(run: dict, path: Path) -> Summary:
         primary = next((r for r in runs if r.get("executed")), runs[0])
         notebooks.append(NotebookSummary(name, primary["seed"], {r["seed"]: r["seconds"] for r in runs},
                                          primary["sections"], primary.get("executed"), primary.get("settings", {}),
-                                         {r["seed"]: r["ablation"] for r in runs if r.get("ablation")}))
+                                         {r["seed"]: r["ablation"] for r in runs if r.get("ablation")},
+                                         {r["seed"]: r["overrides"] for r in runs if r.get("overrides")}))
         found: dict[str, MethodSummary] = {}
         for r in [primary] + [r for r in runs if r is not primary]:  # method order of the primary run
             for method, m in r["methods"].items():
@@ -414,6 +417,20 @@ def label_efficiency_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def override_lines(summary: Summary) -> list[str]:
+    """The settings that runs were given instead of the notebooks' own, with their seeds."""
+    given: dict[tuple[str, str, str], list[int]] = {}
+    for nb in summary.notebooks:
+        for seed, overrides in sorted(nb.overrides.items()):
+            for name, value in overrides.items():
+                given.setdefault((nb.notebook, name, value), []).append(seed)
+    if not given:
+        return []
+    parts = [f"{notebook} `{name}={value}` (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+             for (notebook, name, value), seeds in given.items()]
+    return ["", f"Settings these runs were given instead of the notebooks' own (`--set`): {'; '.join(parts)}."]
+
+
 def ablation_lines(summary: Summary) -> list[str]:
     """One line per notebook with a temperature ablation: mean (range) over its seeds."""
     lines = []
@@ -482,6 +499,7 @@ def readme_section(summary: Summary | None, figure_link: str | None, estimate: T
     for s in summary.methods:
         lines.append(f"| {s.notebook} | {s.method} | {_spread(s.probe, _pct)} | {len(s.probe)} | "
                      f"{_pretext_text(s)} | {_target_text(s)} |")
+    lines += override_lines(summary)
     separation = separation_lines(summary)
     if separation:
         lines += ["", *separation]

@@ -51,6 +51,7 @@ def synthetic_results(gpu="NVIDIA H100 80GB HBM3") -> dict:
                          "solutions/executed/02_simclr.ipynb" if executed else None))
         runs[-1]["ablation"] = ablation[seed]
         runs[-1]["settings"] = {"ABLATION_EPOCHS": 3}
+        runs[-1]["overrides"] = {"ABLATION_TEMPERATURES": "0.05,0.1,0.5,1.0"}
     return {"kind": "reference-run", "schema": 2, "mode": "full", "stand_in": SYNTHETIC, "date": "2000-01-01",
             "machine": {"gpu": gpu, "driver": "0.0-synthetic", "torch": "0.0-synthetic", "cuda": "0.0"},
             "data": {"pack": "none (synthetic fixture)", "train_images": 50000, "test_images": 10000}, "runs": runs}
@@ -108,6 +109,8 @@ def test_readme_table_is_generated_between_markers_only(paths):
         in section
     # SimCLR's lowest seed (71%) against each task's highest seed (rotation 66%, colorization 54%)
     assert "rotation +5.0 points ✓, colorization +17.0 points ✓." in section
+    assert "instead of the notebooks' own (`--set`): 02_simclr `ABLATION_TEMPERATURES=0.05,0.1,0.5,1.0` (seeds 0, 1)." \
+        in section
 
 
 def test_t4_estimate_states_ratio_and_basis(paths):
