@@ -118,12 +118,18 @@ def gpu_info() -> dict:
     return {"gpu": name, "driver": driver, "gpu_memory": memory}
 
 
+#: Where runs write their own outputs: changes there do not make a tree "dirty" (they change
+#: nothing that runs).
+OUTPUT_PATHS = ("benchmarks/results", "solutions/executed")
+
+
 def git_state() -> dict:
-    """The commit the notebooks were built from and whether the tree had local changes."""
+    """The commit the notebooks were built from and whether the tree had other local changes."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+    outputs = [f":(exclude){path}" for path in OUTPUT_PATHS]
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", ".", *outputs))}
 
 
 def prepare_data(data_dir: Path, jpeg: Path | None, require_full: bool = True) -> dict:
@@ -178,6 +184,13 @@ def literal(raw: str):
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         raise RunError(f"--set value {raw!r} is not a Python literal (numbers, strings, a,b,c for a tuple)") from None
+
+
+def unknown_overrides(paths: list[Path], overrides: dict[str, str]) -> list[str]:
+    """The names in ``overrides`` that none of the notebooks at ``paths`` reads or assigns."""
+    existing = [p for p in paths if p.exists()]
+    return [name for name in overrides
+            if not any(reads_setting(p, name) or assigns_constant(p, name) for p in existing)]
 
 
 def override_plan(nb_path: Path, overrides: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
@@ -351,11 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = dict(item.split("=", 1) for item in args.set)
     except ValueError:
         parser.error("--set takes NAME=VALUE")
-    for name in overrides:
-        paths = [args.solutions / f"{n}.ipynb" for n in args.notebooks]
-        if not any(p.exists() and (reads_setting(p, name) or assigns_constant(p, name)) for p in paths):
-            parser.error(f"--set {name}: no notebook of this run ({', '.join(args.notebooks)}) has a setting or "
-                         f"an UPPERCASE constant {name}")
+    unknown = unknown_overrides([args.solutions / f"{n}.ipynb" for n in args.notebooks], overrides)
+    if unknown:
+        parser.error(f"--set {', '.join(unknown)}: no notebook of this run ({', '.join(args.notebooks)}) has such a "
+                     f"setting or UPPERCASE constant")
     stand_in = None
     if grading:
         stand_in = "grading mode: synthetic images, CPU, grading-mode settings; NOT CIFAR-10 results"
