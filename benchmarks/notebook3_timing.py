@@ -39,7 +39,7 @@ from autograder.results import NOTEBOOK3_KIND, NOTEBOOK3_LABEL
 
 from . import full_size_models, notebook_run
 from .run_reference import (DEFAULT_DATA, DRY_RUN, RESULTS, SOLUTIONS, RunError, git_state, machine_info,
-                            override_plan, prepare_data, repo_relative, slug, unknown_overrides)
+                            override_plan, parse_overrides, prepare_data, repo_relative, slug)
 
 NOTEBOOK = "03_mae_dinov2"
 
@@ -94,13 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="without a GPU or the full data, or with tiny models: a stand-in, never a result")
     args = parser.parse_args(argv)
-    try:
-        overrides = dict(item.split("=", 1) for item in args.set)
-    except ValueError:
-        parser.error("--set takes NAME=VALUE")
-    unknown = unknown_overrides([args.solutions / f"{NOTEBOOK}.ipynb"], overrides)
-    if unknown:
-        parser.error(f"--set {', '.join(unknown)}: {NOTEBOOK} has no such setting or UPPERCASE constant")
+    overrides = parse_overrides(parser, args.set, [args.solutions / f"{NOTEBOOK}.ipynb"])
     if args.model_size == "tiny" and not args.smoke:
         parser.error("--model-size tiny is for --smoke runs only: tiny models do not time Notebook 3")
     git = git_state()

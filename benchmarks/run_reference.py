@@ -193,6 +193,20 @@ def unknown_overrides(paths: list[Path], overrides: dict[str, str]) -> list[str]
             if not any(reads_setting(p, name) or assigns_constant(p, name) for p in existing)]
 
 
+def parse_overrides(parser: argparse.ArgumentParser, items: list[str], paths: list[Path]) -> dict[str, str]:
+    """``--set NAME=VALUE`` items as a dict; a malformed item or a name that none of the notebooks
+    at ``paths`` has ends the command with a usage error."""
+    try:
+        overrides = dict(item.split("=", 1) for item in items)
+    except ValueError:
+        parser.error("--set takes NAME=VALUE")
+    unknown = unknown_overrides(paths, overrides)
+    if unknown:
+        parser.error(f"--set {', '.join(unknown)}: no notebook of this run ({', '.join(p.stem for p in paths)}) has "
+                     f"such a setting or UPPERCASE constant")
+    return overrides
+
+
 def override_plan(nb_path: Path, overrides: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
     """How each override reaches one notebook.
 
@@ -360,14 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     grading = args.mode == "grading"
     git = git_state()  # before anything is written: the run's own outputs do not make the tree dirty
-    try:
-        overrides = dict(item.split("=", 1) for item in args.set)
-    except ValueError:
-        parser.error("--set takes NAME=VALUE")
-    unknown = unknown_overrides([args.solutions / f"{n}.ipynb" for n in args.notebooks], overrides)
-    if unknown:
-        parser.error(f"--set {', '.join(unknown)}: no notebook of this run ({', '.join(args.notebooks)}) has such a "
-                     f"setting or UPPERCASE constant")
+    overrides = parse_overrides(parser, args.set, [args.solutions / f"{n}.ipynb" for n in args.notebooks])
     stand_in = None
     if grading:
         stand_in = "grading mode: synthetic images, CPU, grading-mode settings; NOT CIFAR-10 results"

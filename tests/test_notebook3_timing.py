@@ -98,7 +98,7 @@ def test_tiny_models_and_no_gpu_need_smoke(small_pack, capsys, monkeypatch):
     assert "for --smoke runs only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         notebook3_timing.main(["--smoke", "--data", str(small_pack), "--set", "NO_SUCH_SETTING=1"])
-    assert "no such setting" in capsys.readouterr().err
+    assert "no notebook of this run (03_mae_dinov2) has such a setting" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert notebook3_timing.main(["--data", str(small_pack)]) == 1
         assert "needs a CUDA GPU" in capsys.readouterr().err
