@@ -1,13 +1,15 @@
-"""The GPU reference run: execute the solution notebooks end to end on real CIFAR-10 and record
-every method's numbers and times.
+"""The GPU reference run: execute the solution notebooks end to end on CIFAR-10 (the JPEG copy of
+``decode_cifar_pack.py``, whose pixels differ slightly from torchvision's) and record every
+method's numbers and times.
 
 For each notebook and seed it records, per method (a key of the notebook's ``results``
 dictionary): the linear-probe accuracy, the pretext metric where the notebook has one (its
 ``pretext_scores`` dictionary), the section that recorded it and its label-efficiency curve (the
 notebook's ``curves``); per notebook the wall time of each section and of the whole notebook, the
 temperature ablation where there is one, and the settings it was given; once, the GPU, driver,
-torch/CUDA versions, the data and the git commit the run started from. It writes ``benchmarks/results/<date>-<gpu>.json`` and, for the first seed,
-the executed notebooks (outputs and figures) to ``solutions/executed/``. From that file
+torch/CUDA versions, the data and the git commit the run started from. It writes
+``benchmarks/results/<date>-<gpu>.json`` and, for the first seed, the executed notebooks
+(outputs and figures) to ``solutions/executed/``. From that file
 ``python -m autograder results`` generates the README table, the figure and the reference
 numbers that the notebooks show.
 
@@ -129,7 +131,8 @@ def git_state() -> dict:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
     outputs = [f":(exclude){path}" for path in OUTPUT_PATHS]
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", ".", *outputs))}
+    dirty = bool(git("status", "--porcelain", "--", ".", *outputs))
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": dirty}
 
 
 def prepare_data(data_dir: Path, jpeg: Path | None, require_full: bool = True) -> dict:
@@ -351,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_reference", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("full", "grading"), default="full",
-                        help="full: real CIFAR-10 on a GPU (default); grading: CPU dry run on synthetic data")
+                        help="full: CIFAR-10 (the JPEG copy) on a GPU (default); grading: CPU dry run on synthetic "
+                             "data")
     parser.add_argument("--notebooks", nargs="+", default=list(DEFAULT_NOTEBOOKS), help="solution notebook names")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS, help="folder of the built solution notebooks")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0],

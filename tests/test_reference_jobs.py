@@ -132,5 +132,6 @@ def test_a_call_runs_its_jobs_and_returns_each_result_in_out(tmp_path):
     assert runs[("02_simclr", 2)]["ablation"] == {}  # seed 2 skips the ablation
     assert runs[("02_simclr", 2)]["executed"] is None
     timing = json.loads((out / "notebook3-timing.json").read_text())
-    assert timing["settings"]["TRAIN_SIZE"] == 5 and [s["title"] for s in timing["sections"]][-1] == "Part A - Something"
+    assert timing["settings"]["TRAIN_SIZE"] == 5
+    assert [s["title"] for s in timing["sections"]][-1] == "Part A - Something"
     assert "finished: nb1:0 nb2:0 nb2:2 nb3" in (out / "log.txt").read_text()
