@@ -48,7 +48,8 @@ DATA_NAMES = (
 NOTEBOOK3_KIND = "notebook3-timing"
 NOTEBOOK3_LABEL = "full-size models, random weights (timing only)"
 
-#: Linear-probe targets the course set itself, by lower-cased method name (goals, not measurements).
+#: Linear-probe targets the course set itself, by lower-cased method name (goals, not measurements),
+#: met by the mean over the seeds of a run.
 PROBE_TARGETS = {"supervised": 0.80, "rotation": 0.65, "jigsaw": 0.60, "colorization": 0.55, "simclr": 0.72}
 #: The pretext tasks of Notebook 1, which SimCLR must beat by more than the spread of the seeds.
 PRETEXT_TASKS = ("rotation", "jigsaw", "colorization")

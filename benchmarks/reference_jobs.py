@@ -17,9 +17,10 @@ process; before a job starts it checks that the job's estimate still fits in wha
 budget, and stops otherwise, so that the call ends with whole results rather than being killed in
 the middle of one. After every job it copies what exists so far to ``--out`` ($OUT): one results
 file (every notebook run of the call, appended to one file), the Notebook 3 timing, the executed
-notebooks and ``log.txt`` (at most 7 files; the device tool returns at most 8). ``merge`` joins
-the results files of two calls here. The CPU smoke test of all of it: ``--smoke`` (see
-benchmarks/README.md).
+notebooks, ``log.txt`` and, if a notebook failed, ``failed.tar.gz`` (at most 6 files; the device
+tool returns at most 8). ``merge`` joins the results files of several calls here. The CPU smoke
+test of all of it: ``OUT=/tmp/device-smoke SMOKE=1 bash benchmarks/device_reference.sh``
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ ABLATION_SEEDS = (0, 1)
 #: Seconds assumed for the timing of Notebook 3 while none is recorded: an ASSUMPTION for planning
 #: (it runs last, so a wrong guess costs only itself), replaced by the recorded time once there is one.
 ASSUMED_NOTEBOOK3_SECONDS = 240.0
-#: Seconds each job spends outside the notebook: interpreter and imports, kernel start, writing.
+#: Seconds assumed for what each job spends outside the notebook (interpreter and imports, writing
+#: the results; the kernel's start-up is in the recorded times): a planning margin, not a measurement.
 JOB_OVERHEAD_SECONDS = 15.0
 
 
@@ -57,7 +59,7 @@ class JobError(ValueError):
 
 @dataclass(frozen=True)
 class Job:
-    """One notebook and seed (``notebook`` a key of :data:`NOTEBOOKS`), or ``nb3``."""
+    """One notebook and seed (``kind`` a key of :data:`NOTEBOOKS`), or the Notebook 3 timing (``kind`` ``nb3``)."""
 
     kind: str
     seed: int = 0
@@ -297,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "build/device-out")),
                    help="where results are copied as they finish (default $OUT)")
     p.add_argument("--results-file", type=Path, default=None,
-                   help="the call's results file (default /tmp/reference-work/reference.json, outside the tree)")
+                   help="the call's results file (default /tmp/reference-work-<start>/reference.json, outside "
+                        "the tree)")
     p.add_argument("--data-args", default="", help="options given to every job (--data, --jpeg, --smoke), one string")
     for kind in ("nb1", "nb2", "nb3"):
         p.add_argument(f"--{kind}-args", default="", help=f"further options of the {kind} jobs (e.g. --set ...)")
@@ -316,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             print(plan_text(jobs, known, args.budget, args.setup))
             return 0
-        results_file = args.results_file or Path("/tmp/reference-work/reference.json")
+        started = args.started or time.time()
+        results_file = args.results_file or Path(f"/tmp/reference-work-{int(started)}/reference.json")
         if results_file.exists():
             raise JobError(f"{results_file} exists from an earlier call: remove it or name another --results-file")
         extra = {kind: shlex.split(args.data_args) + shlex.split(getattr(args, f"{kind}_args"))
                  for kind in ("nb1", "nb2", "nb3")}
-        return run(jobs, args.out, args.budget, known, extra, results_file, args.started or time.time())
+        return run(jobs, args.out, args.budget, known, extra, results_file, started)
     except (JobError, run_reference.RunError) as error:
         print(f"reference_jobs: {error}", file=sys.stderr)
         return 2
