@@ -201,9 +201,9 @@ def collect(out: Path, results_file: Path, log: Path, started: float, executed_d
     """Copy what exists so far to ``out``: the results, the Notebook 3 timing, the executed copies
     written since ``started`` and, packed into one file, the notebooks that failed since then."""
     out.mkdir(parents=True, exist_ok=True)
-    for path in (results_file, results_file.parent / NOTEBOOK3_FILE):
-        if path.exists():
-            shutil.copy(path, out / path.name)
+    # the call's results, the Notebook 3 timing and any runs that could not be appended (rare)
+    for path in sorted(results_file.parent.glob("*.json")):
+        shutil.copy(path, out / path.name)
     if log.resolve() != (out / log.name).resolve():
         shutil.copy(log, out / log.name)
     fresh = [Path(folder) / f"{name}.ipynb" for folder in executed_dirs for name in NOTEBOOKS.values()]

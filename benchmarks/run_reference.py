@@ -316,21 +316,27 @@ def machine_info(final: dict) -> dict:
     return info
 
 
-def _method_overrides(record: dict) -> dict:
-    """The overrides that can change the methods' numbers (all but :data:`ABLATION_SETTINGS`)."""
-    return {k: v for k, v in (record.get("overrides") or {}).items() if k not in ABLATION_SETTINGS}
+def _method_overrides(run: dict, record: dict) -> dict:
+    """The overrides of one run that can change the methods' numbers (all but
+    :data:`ABLATION_SETTINGS`); a schema 1 run has none of its own, so its file's count."""
+    given = run["overrides"] if "overrides" in run else record.get("overrides") or {}
+    return {k: v for k, v in given.items() if k not in ABLATION_SETTINGS}
 
 
 def merge(existing: dict, new: dict) -> dict:
-    """Add the runs of ``new`` to ``existing`` (same GPU, mode, commit and method settings),
-    replacing same notebook+seed. Overrides of :data:`ABLATION_SETTINGS` may differ (each run
-    records its own)."""
+    """Add the runs of ``new`` to ``existing`` (same GPU, mode and commit), replacing same
+    notebook+seed. Runs of one notebook must have the same method settings (overrides other than
+    :data:`ABLATION_SETTINGS`, which each run records for itself); different notebooks have
+    different settings."""
     for key in ("mode", "kind", "stand_in", "schema"):
         if existing.get(key) != new.get(key):
             raise RunError(f"cannot append a {key}={new.get(key)!r} run to a {key}={existing.get(key)!r} file")
-    if _method_overrides(existing) != _method_overrides(new):
-        raise RunError(f"cannot append a run with overrides {_method_overrides(new)} to a file with "
-                       f"{_method_overrides(existing)}: they change the methods' numbers")
+    for run in new["runs"]:
+        for old in existing["runs"]:
+            if old["notebook"] == run["notebook"] and _method_overrides(old, existing) != _method_overrides(run, new):
+                raise RunError(f"cannot append a run of {run['notebook']} with overrides "
+                               f"{_method_overrides(run, new)} to one with {_method_overrides(old, existing)}: they "
+                               f"change the methods' numbers")
     if existing["machine"].get("gpu") != new["machine"].get("gpu"):
         raise RunError(f"cannot append a run on {new['machine'].get('gpu')} to one on {existing['machine'].get('gpu')}")
     commits = existing.get("git", {}).get("commit"), new.get("git", {}).get("commit")
@@ -426,8 +432,11 @@ def main(argv: list[str] | None = None) -> int:
         out = args.append
         try:
             result = merge(json.loads(out.read_text()), result)
-        except (OSError, RunError) as error:
-            print(f"run_reference: cannot append to {out}: {error}", file=sys.stderr)
+        except (OSError, RunError) as error:  # keep the measurement: write it beside the file
+            seeds = "-".join(map(str, args.seeds))
+            kept = out.with_name(f"{out.stem}-unmerged-{'-'.join(args.notebooks)}-seed{seeds}.json")
+            kept.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"run_reference: cannot append to {out}: {error}\n  these runs are in {kept}", file=sys.stderr)
             return 1
     else:
         gpu = result["machine"]["gpu"]

@@ -185,6 +185,20 @@ def test_append_accepts_other_ablation_settings_but_not_other_method_settings(tm
     assert [sorted(r.get("ablation") or {}) for r in runs] == [["0.1", "0.2"], []]
     assert run_reference.main([*common, "--seeds", "2", "--append", str(out), "--set", "WIDTH=4"]) == 1
     assert len(json.loads(out.read_text())["runs"]) == 2
+    # the refused run is not lost: it is written beside the file
+    (kept,) = tmp_path.glob("results-unmerged-99_stand_in-seed2.json")
+    assert json.loads(kept.read_text())["runs"][0]["overrides"]["WIDTH"] == "4"
+
+
+def test_append_accepts_another_notebook_with_its_own_settings(tmp_path):
+    stand_in_notebook(tmp_path / "solutions")
+    stand_in_notebook(tmp_path / "solutions", name="98_other")
+    out = tmp_path / "results.json"
+    common = ["--mode", "grading", "--solutions", str(tmp_path / "solutions"), "--no-executed"]
+    assert run_reference.main([*common, "--notebooks", "99_stand_in", "--out", str(out)]) == 0
+    assert run_reference.main([*common, "--notebooks", "98_other", "--append", str(out), "--set", "WIDTH=4"]) == 0
+    runs = {r["notebook"]: r for r in json.loads(out.read_text())["runs"]}
+    assert runs["98_other"]["overrides"] == {"WIDTH": "4"} and runs["99_stand_in"]["overrides"] == {}
 
 
 def test_literal_values():
