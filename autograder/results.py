@@ -443,8 +443,9 @@ def ablation_lines(summary: Summary) -> list[str]:
         epochs = nb.settings.get("ABLATION_EPOCHS")
         text = ", ".join(f"{t}: {_spread(by_seed, _pct)}" + (f" [{len(by_seed)} seeds]" if len(by_seed) != len(seeds)
                                                             else "") for t, by_seed in points.items())
+        per_run = f"; {epochs} epoch{'s' if epochs != 1 else ''} per run" if epochs else ""
         lines += ["", f"{nb.notebook}, temperature ablation (seed{'s' if len(seeds) > 1 else ''} "
-                  f"{', '.join(map(str, seeds))}{f', {epochs} epochs per run' if epochs else ''}; linear probe"
+                  f"{', '.join(map(str, seeds))}{per_run}; linear probe"
                   f"{'; mean (range) over seeds' if len(seeds) > 1 else ''}): {text}."]
     return lines
 

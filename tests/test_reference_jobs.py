@@ -135,3 +135,25 @@ def test_a_call_runs_its_jobs_and_returns_each_result_in_out(tmp_path):
     assert timing["settings"]["TRAIN_SIZE"] == 5
     assert [s["title"] for s in timing["sections"]][-1] == "Part A - Something"
     assert "finished: nb1:0 nb2:0 nb2:2 nb3" in (out / "log.txt").read_text()
+
+
+def test_merge_joins_the_calls_of_one_commit(tmp_path, capsys):
+    first = synthetic_record()
+    first.update(git={"commit": "c0ffee", "dirty": False}, commands=["call 1"])
+    second = json.loads(json.dumps(first))
+    for run in second["runs"]:
+        run["seed"] = 1
+    second["commands"] = ["call 2"]
+    paths = [tmp_path / "call1.json", tmp_path / "call2.json"]
+    for path, record in zip(paths, (first, second)):
+        path.write_text(json.dumps(record))
+    out = tmp_path / "results" / "merged.json"
+    assert J.main(["merge", *map(str, paths), "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [(r["notebook"], r["seed"]) for r in merged["runs"]] == [
+        ("01_pretext_tasks", 0), ("01_pretext_tasks", 1), ("02_simclr", 0), ("02_simclr", 1)]
+    assert merged["commands"] == ["call 1", "call 2"] and merged["git"] == {"commit": "c0ffee", "dirty": False}
+    second["git"]["commit"] = "decade"  # a call from another commit does not join
+    paths[1].write_text(json.dumps(second))
+    assert J.main(["merge", *map(str, paths), "--out", str(out)]) == 2
+    assert "of commit decade to a file of commit c0ffee" in capsys.readouterr().err
