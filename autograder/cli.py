@@ -151,7 +151,8 @@ def _results(args) -> int:
     try:
         source = Path(args.results_file) if args.results_file else results.latest_results(Path(args.results_dir))
         kwargs = dict(readme=Path(args.readme), figure=Path(args.figure), reference=Path(args.reference),
-                      t4_ratio=args.t4_ratio, t4_basis=args.t4_basis)
+                      t4_ratio=args.t4_ratio, t4_basis=args.t4_basis,
+                      notebook3=results.latest_notebook3_timing(Path(args.results_dir)))
         if args.check:
             problems = results.stale(source, **kwargs)
             for problem in problems:
@@ -255,7 +256,8 @@ def parser() -> argparse.ArgumentParser:
                                    "reference numbers from a recorded GPU run (benchmarks/results/).")
     p.add_argument("results_file", nargs="?", default=None,
                    help="a benchmarks/results/*.json reference run (default: the newest full-mode one)")
-    p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where to look for the newest run")
+    p.add_argument("--results-dir", default=str(RESULTS_DIR),
+                   help="where to look for the newest run and the newest Notebook 3 timing")
     p.add_argument("--readme", default=str(README))
     p.add_argument("--figure", default=str(FIGURE))
     p.add_argument("--reference", default=str(REFERENCE))

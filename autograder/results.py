@@ -1,7 +1,8 @@
 """Everything the course shows about its measured results, generated from one results file.
 
-``benchmarks/run_reference.py`` writes ``benchmarks/results/<date>-<gpu>.json`` on a GPU. From
-it, :func:`generate` writes
+``benchmarks/run_reference.py`` writes ``benchmarks/results/<date>-<gpu>.json`` on a GPU (and
+``benchmarks/notebook3_timing.py`` a timing of Notebook 3 with full-size random-weight models).
+From them, :func:`generate` writes
 
 * the README results section, between ``<!-- results:begin -->`` and ``<!-- results:end -->``
   (only what lies between the markers is rewritten);
@@ -10,7 +11,9 @@ it, :func:`generate` writes
   :func:`selfsup.reference.load_reference`.
 
 No number is typed by hand: with no recorded run, the README says so and the reference file
-says there is none (the notebooks then show no reference). Runs that are not measurements
+says there is none (the notebooks then show no reference). With several seeds every number is
+shown as the mean over the seeds with the range (lowest to highest seed) beside it; the data are
+named for what they are (:data:`DATA_NAMES`). Runs that are not measurements
 (grading mode, smoke runs, test fixtures: their ``stand_in`` field says what they are) are
 refused unless a caller explicitly allows them, and then every output is labelled as such.
 """
@@ -30,10 +33,26 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 FIGURE = ROOT / "docs" / "results.png"
 REFERENCE = HELPER / "selfsup" / "reference_results.json"
-SCHEMA = 1
+#: Results-file schemas this code reads: 1 (one seed's numbers, no curves) and 2 (adds each run's
+#: label-efficiency curves and per-run overrides; benchmarks/run_reference.py writes it).
+SCHEMAS = (1, 2)
+#: Schema of the generated reference file (``reference_results.json``).
+REFERENCE_SCHEMA = 2
+#: What the data of a run are, by the pack named in its ``data.pack`` (first match wins). The
+#: course's runs use a JPEG copy of CIFAR-10 (``/work/shared/data/cifar10_jpeg.npz``, decoded by
+#: ``benchmarks/decode_cifar_pack.py``), whose pixels are not torchvision's.
+DATA_NAMES = (
+    ("cifar10_jpeg", "CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's)"),
+)
+#: The kind of record ``benchmarks/notebook3_timing.py`` writes, and what its figures are.
+NOTEBOOK3_KIND = "notebook3-timing"
+NOTEBOOK3_LABEL = "full-size models, random weights (timing only)"
 
-#: Linear-probe targets the course set itself, by lower-cased method name (goals, not measurements).
-PROBE_TARGETS = {"supervised": 0.80, "rotation": 0.65, "jigsaw": 0.60, "colorization": 0.53, "simclr": 0.70}
+#: Linear-probe targets the course set itself, by lower-cased method name (goals, not measurements),
+#: met by the mean over the seeds of a run.
+PROBE_TARGETS = {"supervised": 0.80, "rotation": 0.65, "jigsaw": 0.60, "colorization": 0.55, "simclr": 0.72}
+#: The pretext tasks of Notebook 1, which SimCLR must beat by more than the spread of the seeds.
+PRETEXT_TASKS = ("rotation", "jigsaw", "colorization")
 #: Wall-time goals on one H100, by notebook (goals, not measurements).
 TIME_TARGETS_H100 = {"01_pretext_tasks": 180.0, "02_simclr": 120.0}
 
@@ -53,9 +72,9 @@ MEMORY_BANDWIDTH = (
 T4_BANDWIDTH = 320.0
 
 NOTEBOOK3_NOTE = (
-    "Notebook 3 (MAE and DINOv2) is not benchmarked: its pretrained weights cannot be downloaded on the machines "
-    "that run the benchmarks, so the expected numbers in that notebook are the seed course's and are labelled as "
-    "such."
+    "Notebook 3 (MAE and DINOv2): no accuracy is recorded, because its pretrained weights cannot be downloaded on "
+    "the machines that run the benchmarks; the expected numbers in that notebook are the seed course's and are "
+    "labelled as such."
 )
 
 
@@ -76,19 +95,29 @@ class MethodSummary:
     probe: dict[int, float] = field(default_factory=dict)     # seed -> accuracy in [0, 1]
     pretext: dict[int, float] = field(default_factory=dict)   # seed -> pretext metric
     pretext_meta: dict | None = None                          # name, unit, lower_is_better
+    #: seed -> {labelled images per class: [accuracy of each random draw]} (schema 2 files)
+    curves: dict[int, dict[int, list[float]]] = field(default_factory=dict)
 
     @property
     def probe_mean(self) -> float:
-        return sum(self.probe.values()) / len(self.probe)
+        return _mean(self.probe)
 
     @property
     def probe_range(self) -> tuple[float, float]:
         return min(self.probe.values()), max(self.probe.values())
 
+    def budget_accuracies(self) -> dict[int, dict[int, float]]:
+        """``{images per class: {seed: mean over that seed's draws}}``, budgets in increasing order."""
+        out: dict[int, dict[int, float]] = {}
+        for seed, curve in sorted(self.curves.items()):
+            for k, draws in curve.items():
+                out.setdefault(k, {})[seed] = sum(draws) / len(draws)
+        return dict(sorted(out.items()))
+
 
 @dataclass
 class NotebookSummary:
-    """One notebook over all its seeds; sections, settings and ablation are the primary seed's."""
+    """One notebook over all its seeds; sections and settings are the primary seed's."""
 
     notebook: str
     primary_seed: int
@@ -96,7 +125,18 @@ class NotebookSummary:
     sections: list[dict]
     executed: str | None
     settings: dict = field(default_factory=dict)
-    ablation: dict | None = None
+    #: seed -> {temperature (as recorded, a string): linear-probe accuracy}
+    ablations: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: seed -> the settings that run was given instead of the notebook's own (``--set``; schema 2)
+    overrides: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def ablation_by_temperature(self) -> dict[str, dict[int, float]]:
+        """``{temperature: {seed: accuracy}}``, temperatures in increasing numeric order."""
+        out: dict[str, dict[int, float]] = {}
+        for seed, points in sorted(self.ablations.items()):
+            for t, acc in points.items():
+                out.setdefault(t, {})[seed] = float(acc)
+        return dict(sorted(out.items(), key=lambda item: float(item[0])))
 
 
 @dataclass
@@ -120,6 +160,33 @@ class Summary:
     def primary_seed(self) -> int:
         return min(nb.primary_seed for nb in self.notebooks)
 
+    @property
+    def data_name(self) -> str:
+        """The data, named for what they are (:data:`DATA_NAMES`), else as the file describes them."""
+        return data_name(self.data)
+
+    @property
+    def per_class_all(self) -> int | None:
+        """Training images per class of the whole split (the last point of a label-efficiency curve)."""
+        n = self.data.get("train_images")
+        return n // 10 if isinstance(n, int) else None
+
+
+def data_name(data: dict) -> str:
+    """``data.pack`` of a results file as the course names it (:data:`DATA_NAMES`)."""
+    pack = str(data.get("pack") or "")
+    for key, name in DATA_NAMES:
+        if key in pack:
+            return name
+    return pack or "data not recorded"
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ResultsError(f"cannot read {path}: {error}") from None
+
 
 def load_results(path: Path, allow_stand_in: bool = False) -> dict:
     """Read and validate a results file written by ``benchmarks/run_reference.py``.
@@ -128,14 +195,11 @@ def load_results(path: Path, allow_stand_in: bool = False) -> dict:
         ResultsError: not a reference run, a schema this code does not know, no runs, or a
             stand-in (``stand_in`` set, or not full mode) when ``allow_stand_in`` is False.
     """
-    try:
-        run = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ResultsError(f"cannot read {path}: {error}") from None
+    run = _read(path)
     if run.get("kind") != "reference-run":
         raise ResultsError(f"{path} is not a reference run (kind={run.get('kind')!r})")
-    if run.get("schema") != SCHEMA:
-        raise ResultsError(f"{path} has schema {run.get('schema')!r}; this code reads schema {SCHEMA}")
+    if run.get("schema") not in SCHEMAS:
+        raise ResultsError(f"{path} has schema {run.get('schema')!r}; this code reads schemas {SCHEMAS}")
     if not run.get("runs"):
         raise ResultsError(f"{path} holds no runs")
     if not allow_stand_in and (run.get("stand_in") or run.get("mode") != "full"):
@@ -144,16 +208,20 @@ def load_results(path: Path, allow_stand_in: bool = False) -> dict:
     return run
 
 
+def _latest(directory: Path, load) -> Path | None:
+    found = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            record = load(path)
+        except ResultsError:
+            continue  # the other kinds of record live here too
+        found.append((record.get("date", ""), path.name, path))
+    return max(found)[2] if found else None
+
+
 def latest_results(directory: Path = RESULTS_DIR) -> Path | None:
     """The newest full-mode reference run in ``directory`` (by date, then name), or None."""
-    found = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            run = load_results(path)
-        except ResultsError:
-            continue  # grading-mode timings and other records live here too
-        found.append((run.get("date", ""), path.name, path))
-    return max(found)[2] if found else None
+    return _latest(directory, load_results)
 
 
 def summarize(run: dict, path: Path) -> Summary:
@@ -167,7 +235,8 @@ def summarize(run: dict, path: Path) -> Summary:
         primary = next((r for r in runs if r.get("executed")), runs[0])
         notebooks.append(NotebookSummary(name, primary["seed"], {r["seed"]: r["seconds"] for r in runs},
                                          primary["sections"], primary.get("executed"), primary.get("settings", {}),
-                                         primary.get("ablation")))
+                                         {r["seed"]: r["ablation"] for r in runs if r.get("ablation")},
+                                         {r["seed"]: r["overrides"] for r in runs if r.get("overrides")}))
         found: dict[str, MethodSummary] = {}
         for r in [primary] + [r for r in runs if r is not primary]:  # method order of the primary run
             for method, m in r["methods"].items():
@@ -176,10 +245,48 @@ def summarize(run: dict, path: Path) -> Summary:
                 if m.get("pretext"):
                     s.pretext[r["seed"]] = float(m["pretext"]["value"])
                     s.pretext_meta = {k: v for k, v in m["pretext"].items() if k != "value"}
+            for method, curve in (r.get("curves") or {}).items():
+                if method in found and curve:
+                    found[method].curves[r["seed"]] = {int(k): [float(a) for a in v] for k, v in curve.items()}
         methods.extend(found.values())
     machine = run.get("machine", {})
     return Summary(Path(path), run["date"], machine.get("gpu"), machine, run.get("data", {}), run.get("stand_in"),
                    notebooks, methods)
+
+
+@dataclass
+class Notebook3Timing:
+    """A timing of Notebook 3 with full-size random-weight models (``benchmarks/notebook3_timing.py``)."""
+
+    path: Path
+    date: str
+    gpu: str | None
+    seconds: float
+    sections: list[dict]
+    models: list[dict]
+    stand_in: str | None
+
+
+def load_notebook3_timing(path: Path, allow_stand_in: bool = False) -> Notebook3Timing:
+    """Read a Notebook 3 timing record.
+
+    Raises:
+        ResultsError: not such a record, or a stand-in (smoke run) when ``allow_stand_in`` is False.
+    """
+    record = _read(path)
+    if record.get("kind") != NOTEBOOK3_KIND:
+        raise ResultsError(f"{path} is not a Notebook 3 timing (kind={record.get('kind')!r})")
+    if record.get("models_label") != NOTEBOOK3_LABEL:
+        raise ResultsError(f"{path} does not say that its models are {NOTEBOOK3_LABEL!r}")
+    if not allow_stand_in and record.get("stand_in"):
+        raise ResultsError(f"{path} is not a measurement ({record['stand_in']})")
+    return Notebook3Timing(Path(path), record["date"], record.get("machine", {}).get("gpu"), record["seconds"],
+                           record["sections"], record.get("models", []), record.get("stand_in"))
+
+
+def latest_notebook3_timing(directory: Path = RESULTS_DIR) -> Path | None:
+    """The newest Notebook 3 timing on a GPU in ``directory``, or None."""
+    return _latest(directory, lambda p: {"date": load_notebook3_timing(p).date})
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,13 +360,6 @@ def _pretext_text(m: MethodSummary) -> str:
     return f"{_spread(m.pretext, fmt)} {meta.get('name', '')}".strip()
 
 
-def _target_text(m: MethodSummary) -> str:
-    target = PROBE_TARGETS.get(m.method.lower())
-    if target is None:
-        return "–"
-    return f"≥ {100 * target:.0f}% {'✓' if m.probe_mean >= target else '✗'}"
-
-
 def _count(n) -> str:
     return f"{n:,}" if isinstance(n, int) else "?"
 
@@ -268,8 +368,109 @@ def _mean(values: dict[int, float]) -> float:
     return sum(values.values()) / len(values)
 
 
+def _target_text(m: MethodSummary) -> str:
+    target = PROBE_TARGETS.get(m.method.lower())
+    if target is None:
+        return "–"
+    return f"≥ {100 * target:.0f}% {'✓' if m.probe_mean >= target else '✗'}"
+
+
+def separation_lines(summary: Summary) -> list[str]:
+    """Whether SimCLR beats every pretext task by more than the spread of the seeds.
+
+    The rule: SimCLR's *lowest* seed must lie above each pretext task's *highest*
+    seed, so that the two ranges over seeds do not overlap. One seed has no spread, and the
+    line says so instead of deciding.
+    """
+    simclr = next((m for m in summary.methods if m.method.lower() == "simclr"), None)
+    tasks = [m for m in summary.methods if m.method.lower() in PRETEXT_TASKS]
+    if simclr is None or not tasks:
+        return []
+    one_seed = len(simclr.probe) < 2
+    parts = []
+    for task in tasks:
+        gap = 100 * (min(simclr.probe.values()) - max(task.probe.values()))
+        parts.append(f"{task.method} {gap:+.1f} points" + ("" if one_seed else " ✓" if gap > 0 else " ✗"))
+    if one_seed:
+        return [f"SimCLR against the pretext tasks: one seed, so no spread over seeds to compare "
+                f"(SimCLR minus each task: {', '.join(parts)})."]
+    return [f"SimCLR against the pretext tasks (target: SimCLR's lowest seed above each task's highest seed): "
+            f"{', '.join(parts)}."]
+
+
+def label_efficiency_lines(summary: Summary) -> list[str]:
+    """A table of every method's label-efficiency curve: mean (range) over seeds at each budget."""
+    methods = [m for m in summary.methods if m.curves]
+    if not methods:
+        return ["Label-efficiency curves: not recorded in this file (a schema 1 file holds none)."]
+    budgets = sorted({k for m in methods for k in m.budget_accuracies()})
+    all_label = f"all ({_count(summary.per_class_all)})"
+    lines = ["Label efficiency: linear probe on the labelled training images per class shown in each column "
+             "(a seed's value is the mean over its random draws of those images; a cell shows the mean and, in "
+             "brackets, the range over seeds):", "",
+             "| notebook | method | seeds | " + " | ".join(f"{k:,}" for k in budgets) + f" | {all_label} |",
+             "|---|---|---|" + "---|" * (len(budgets) + 1)]
+    for m in methods:
+        row = m.budget_accuracies()
+        cells = [_spread(row[k], _pct) if k in row else "–" for k in budgets]
+        lines.append(f"| {m.notebook} | {m.method} | {len(m.curves)} | {' | '.join(cells)} | "
+                     f"{_spread(m.probe, _pct)} |")
+    return lines
+
+
+def override_lines(summary: Summary) -> list[str]:
+    """The settings that runs were given instead of the notebooks' own, with their seeds."""
+    given: dict[tuple[str, str, str], list[int]] = {}
+    for nb in summary.notebooks:
+        for seed, overrides in sorted(nb.overrides.items()):
+            for name, value in overrides.items():
+                given.setdefault((nb.notebook, name, value), []).append(seed)
+    if not given:
+        return []
+    parts = [f"{notebook} `{name}={value}` (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+             for (notebook, name, value), seeds in given.items()]
+    return ["", f"Settings these runs were given instead of the notebooks' own (`--set`): {'; '.join(parts)}."]
+
+
+def ablation_lines(summary: Summary) -> list[str]:
+    """One line per notebook with a temperature ablation: mean (range) over its seeds."""
+    lines = []
+    for nb in summary.notebooks:
+        points = nb.ablation_by_temperature()
+        if not points:
+            continue
+        seeds = sorted(nb.ablations)
+        epochs = nb.settings.get("ABLATION_EPOCHS")
+        text = ", ".join(f"{t}: {_spread(by_seed, _pct)}" + (f" [{len(by_seed)} seeds]" if len(by_seed) != len(seeds)
+                                                            else "") for t, by_seed in points.items())
+        per_run = f"; {epochs} epoch{'s' if epochs != 1 else ''} per run" if epochs else ""
+        lines += ["", f"{nb.notebook}, temperature ablation (seed{'s' if len(seeds) > 1 else ''} "
+                  f"{', '.join(map(str, seeds))}{per_run}; linear probe"
+                  f"{'; mean (range) over seeds' if len(seeds) > 1 else ''}): {text}."]
+    return lines
+
+
+def notebook3_lines(timing: Notebook3Timing | None) -> list[str]:
+    """Notebook 3's wall time per section, or why there is none."""
+    if timing is None:
+        return [NOTEBOOK3_NOTE + " Its running time has not been measured yet either (`benchmarks/notebook3_timing.py` "
+                "times it on a GPU with full-size models, random weights)."]
+    gpu = timing.gpu or "CPU"
+    lines = []
+    if timing.stand_in:
+        lines += [f"> **STAND-IN, NOT A MEASUREMENT:** {timing.stand_in}", ""]
+    models = "; ".join(f"{m['hub_id']} ({m['parameters']:,} parameters)" for m in timing.models)
+    lines += [f"Notebook 3 (MAE and DINOv2), {NOTEBOOK3_LABEL}: {_duration(timing.seconds)} on one {gpu}, recorded on "
+              f"{timing.date}; source: `{_shown(timing.path)}`. The models are built from their published "
+              f"configurations ({models}) and loaded offline the way the notebook loads them; their accuracies mean "
+              f"nothing and are not recorded.", "",
+              f"| section | time ({gpu}) |", "|---|---|"]
+    lines += [f"| {sec['title']} | {sec['seconds']:.1f} s |" for sec in timing.sections]
+    return lines + ["", NOTEBOOK3_NOTE]
+
+
 def readme_section(summary: Summary | None, figure_link: str | None, estimate: T4Estimate | None,
-                   link_base: Path = ROOT) -> str:
+                   link_base: Path = ROOT, notebook3: Notebook3Timing | None = None) -> str:
     """The markdown that goes between the README markers (markers excluded); links are relative
     to ``link_base`` (the README's folder)."""
     generated = "<!-- Generated by `python -m autograder results`; do not edit by hand. -->"
@@ -278,7 +479,7 @@ def readme_section(summary: Summary | None, figure_link: str | None, estimate: T
             generated, "",
             "No GPU reference run has been recorded yet: `benchmarks/results/` holds no full-mode run of "
             "`python -m benchmarks.run_reference`. Until one is, the notebooks show only the numbers of your own run.",
-            "", NOTEBOOK3_NOTE, ""])
+            "", *notebook3_lines(notebook3), ""])
 
     gpu = summary.gpu or "CPU"
     m = summary.machine
@@ -288,10 +489,11 @@ def readme_section(summary: Summary | None, figure_link: str | None, estimate: T
         lines += [f"> **STAND-IN, NOT A MEASUREMENT:** {summary.stand_in}", ""]
     lines += [
         f"Recorded on {summary.date} on one {gpu} (driver {m.get('driver') or '?'}, torch {m.get('torch', '?')}, "
-        f"CUDA {m.get('cuda') or '?'}), CIFAR-10 with {_count(summary.data.get('train_images'))} training and "
-        f"{_count(summary.data.get('test_images'))} test images, seeds {seeds}; source: `{_shown(summary.path)}`. "
-        f"The linear probe is a logistic regression on the frozen, standardised 256-d features, scored on the test "
-        f"set; with several seeds a cell shows the mean and, in brackets, the range over seeds.",
+        f"CUDA {m.get('cuda') or '?'}), on {summary.data_name}, {_count(summary.data.get('train_images'))} training "
+        f"and {_count(summary.data.get('test_images'))} test images, seeds {seeds}; source: "
+        f"`{_shown(summary.path)}`. The linear probe is a logistic regression on the frozen, standardised 256-d "
+        f"features, scored on the test set; with several seeds a cell shows the mean and, in brackets, the range over "
+        f"seeds.",
         "",
         "| notebook | method | linear probe | seeds | pretext-task score | target |",
         "|---|---|---|---|---|---|",
@@ -299,14 +501,14 @@ def readme_section(summary: Summary | None, figure_link: str | None, estimate: T
     for s in summary.methods:
         lines.append(f"| {s.notebook} | {s.method} | {_spread(s.probe, _pct)} | {len(s.probe)} | "
                      f"{_pretext_text(s)} | {_target_text(s)} |")
+    lines += override_lines(summary)
+    separation = separation_lines(summary)
+    if separation:
+        lines += ["", *separation]
     if figure_link:
         lines += ["", f"![Linear-probe accuracy per method]({figure_link})"]
-    for nb in summary.notebooks:
-        if nb.ablation:
-            epochs = nb.settings.get("ABLATION_EPOCHS")
-            points = ", ".join(f"{k}: {_pct(v)}" for k, v in nb.ablation.items())
-            lines += ["", f"{nb.notebook}, temperature ablation (seed {nb.primary_seed}"
-                      f"{f', {epochs} epochs per run' if epochs else ''}; linear probe): {points}."]
+    lines += ["", *label_efficiency_lines(summary)]
+    lines += ablation_lines(summary)
     lines += ["", f"| notebook | wall time ({gpu}) | T4 estimate | target (one H100) | executed copy |",
               "|---|---|---|---|---|"]
     for nb in summary.notebooks:
@@ -325,7 +527,7 @@ def readme_section(summary: Summary | None, figure_link: str | None, estimate: T
                   f"{_duration(estimate.seconds(sec['seconds'])) if estimate else '–'} |" for sec in nb.sections]
     lines += ["", f"T4 estimate: recorded time × {estimate.ratio:.1f}, the {estimate.basis}." if estimate else
               f"No T4 estimate: the memory bandwidth of {gpu} is not in `autograder/results.py`."]
-    lines += ["", NOTEBOOK3_NOTE, ""]
+    lines += ["", *notebook3_lines(notebook3), ""]
     return "\n".join(lines)
 
 
@@ -357,24 +559,57 @@ def replace_section(text: str, section: str, where: str = "README.md") -> str:
     return f"{head}{BEGIN}\n{section.strip()}\n{END}{tail}"
 
 
+def _stats(values: dict[int, float]) -> dict:
+    """``{"mean", "range": [lowest, highest], "by_seed": {seed: value}}``, rounded to 6 decimals."""
+    return {"mean": round(_mean(values), 6), "range": [round(min(values.values()), 6), round(max(values.values()), 6)],
+            "by_seed": {str(seed): round(v, 6) for seed, v in sorted(values.items())}}
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {', '.join(map(str, seeds))}"
+
+
 def reference_payload(summary: Summary | None) -> dict:
-    """The content of ``reference_results.json``: per method the primary seed's numbers."""
+    """The content of ``reference_results.json`` (read by :func:`selfsup.reference.load_reference`).
+
+    Per method: the linear-probe accuracy as the mean over the seeds (``probe_acc``), its range
+    and per-seed values, the pretext metric likewise, and the label-efficiency curve (per budget
+    the mean, range and per-seed draws); the temperature ablation per temperature and seed. The
+    ``source`` line names the date, GPU, seeds and data, for the notebooks' tables and figures.
+    """
     if summary is None:
-        return {"schema": SCHEMA, "source": None, "methods": None,
+        return {"schema": REFERENCE_SCHEMA, "source": None, "methods": None,
                 "note": "No GPU reference run has been recorded yet (python -m autograder results writes this file)."}
     methods: dict[str, dict] = {}
     for s in summary.methods:  # a method in two notebooks (random init): the first notebook's numbers
         if s.method in methods:
             continue
-        seed = summary.primary_seed if summary.primary_seed in s.probe else min(s.probe)
-        entry = {"notebook": s.notebook, "probe_acc": s.probe[seed], "probe_acc_mean": round(_mean(s.probe), 6),
-                 "seeds": sorted(s.probe), "pretext": None}
-        if seed in s.pretext:
-            entry["pretext"] = {"value": s.pretext[seed], **(s.pretext_meta or {})}
+        probe = _stats(s.probe)
+        entry = {"notebook": s.notebook, "probe_acc": probe["mean"], "probe_acc_mean": probe["mean"],
+                 "probe_acc_range": probe["range"], "probe_acc_by_seed": probe["by_seed"], "seeds": sorted(s.probe),
+                 "pretext": None, "label_efficiency": None}
+        if s.pretext:
+            pretext = _stats(s.pretext)
+            entry["pretext"] = {"value": pretext.pop("mean"), **pretext, **(s.pretext_meta or {})}
+        if s.curves:
+            entry["label_efficiency"] = {
+                "per_class_all": summary.per_class_all,
+                "budgets": {str(k): {**_stats(by_seed),
+                                     "draws_by_seed": {str(seed): [round(a, 6) for a in s.curves[seed][k]]
+                                                       for seed in sorted(by_seed)}}
+                            for k, by_seed in s.budget_accuracies().items()}}
         methods[s.method] = entry
-    payload = {"schema": SCHEMA, "source": f"{summary.date} {summary.gpu or 'CPU'} (seed {summary.primary_seed})",
-               "date": summary.date, "gpu": summary.gpu, "seed": summary.primary_seed,
-               "results_file": _shown(summary.path), "methods": methods}
+    ablation = None
+    for nb in summary.notebooks:
+        points = nb.ablation_by_temperature()
+        if points and ablation is None:
+            ablation = {"notebook": nb.notebook, "epochs": nb.settings.get("ABLATION_EPOCHS"),
+                        "seeds": sorted(nb.ablations), "temperatures": {t: _stats(v) for t, v in points.items()}}
+    seeds = summary.seeds
+    payload = {"schema": REFERENCE_SCHEMA,
+               "source": f"{summary.date} {summary.gpu or 'CPU'}, {_seeds_text(seeds)}, on {summary.data_name}",
+               "data": summary.data_name, "date": summary.date, "gpu": summary.gpu, "seed": summary.primary_seed,
+               "seeds": seeds, "results_file": _shown(summary.path), "methods": methods, "ablation": ablation}
     if summary.stand_in:
         payload["stand_in"] = summary.stand_in
     return payload
@@ -410,7 +645,8 @@ def write_figure(summary: Summary, path: Path) -> Path:
     ax.set_ylabel("linear-probe test accuracy (%)")
     ax.set_ylim(0, 100)
     seeds = ", ".join(map(str, summary.seeds))
-    title = f"CIFAR-10, {summary.date}, {summary.gpu or 'CPU'}, seeds {seeds} (red: target)"
+    bars = "bar: mean, whiskers: range over seeds; " if len(summary.seeds) > 1 else ""
+    title = f"{summary.data_name}\n{summary.date}, {summary.gpu or 'CPU'}, seeds {seeds} ({bars}red: target)"
     if summary.stand_in:
         title = "STAND-IN, NOT A MEASUREMENT\n" + title
     ax.set_title(title, fontsize=9)
@@ -435,19 +671,22 @@ class Outputs:
 
 
 def render(results: Path | None, readme: Path, figure: Path, allow_stand_in: bool = False,
-           t4_ratio: float | None = None, t4_basis: str | None = None) -> Outputs:
+           t4_ratio: float | None = None, t4_basis: str | None = None, notebook3: Path | None = None) -> Outputs:
     """Compute the README text and the reference file's text (nothing is written)."""
     summary = summarize(load_results(results, allow_stand_in), results) if results else None
+    timing = load_notebook3_timing(notebook3, allow_stand_in) if notebook3 else None
     estimate = t4_estimate(summary.gpu, t4_ratio, t4_basis) if summary else None
     if not readme.exists():
         raise ResultsError(f"{readme} does not exist")
-    section = readme_section(summary, _rel(figure, readme.parent) if summary else None, estimate, readme.parent)
+    section = readme_section(summary, _rel(figure, readme.parent) if summary else None, estimate, readme.parent,
+                             timing)
     readme_text = replace_section(readme.read_text(), section, readme.name)
     return Outputs(readme_text, reference_text(summary), summary)
 
 
 def generate(results: Path | None, readme: Path = README, figure: Path = FIGURE, reference: Path = REFERENCE,
-             allow_stand_in: bool = False, t4_ratio: float | None = None, t4_basis: str | None = None) -> list[Path]:
+             allow_stand_in: bool = False, t4_ratio: float | None = None, t4_basis: str | None = None,
+             notebook3: Path | None = None) -> list[Path]:
     """Write the README section, the figure (when there is a run) and the reference file.
 
     Everything is computed and checked before the first file is written, so a missing marker
@@ -458,11 +697,12 @@ def generate(results: Path | None, readme: Path = README, figure: Path = FIGURE,
         readme, figure, reference: where the outputs go.
         allow_stand_in: accept a run that is not a measurement (tests); outputs say so.
         t4_ratio, t4_basis: override the T4 estimate's ratio, with what it is based on.
+        notebook3: a Notebook 3 timing (``benchmarks/notebook3_timing.py``), or None.
 
     Returns:
         The paths written.
     """
-    out = render(results, readme, figure, allow_stand_in, t4_ratio, t4_basis)
+    out = render(results, readme, figure, allow_stand_in, t4_ratio, t4_basis, notebook3)
     written = []
     if out.summary is not None:
         written.append(write_figure(out.summary, figure))
@@ -473,9 +713,9 @@ def generate(results: Path | None, readme: Path = README, figure: Path = FIGURE,
 
 
 def stale(results: Path | None, readme: Path = README, figure: Path = FIGURE, reference: Path = REFERENCE,
-          t4_ratio: float | None = None, t4_basis: str | None = None) -> list[str]:
+          t4_ratio: float | None = None, t4_basis: str | None = None, notebook3: Path | None = None) -> list[str]:
     """What :func:`generate` would change (README section, reference file, missing figure)."""
-    out = render(results, readme, figure, False, t4_ratio, t4_basis)
+    out = render(results, readme, figure, False, t4_ratio, t4_basis, notebook3)
     problems = []
     if readme.read_text() != out.readme_text:
         problems.append(f"{readme.name}: the results section is not what {results or 'no run'} gives")

@@ -15,9 +15,10 @@ Three kinds of model, and what their numbers mean:
 
 * default: the real pretrained weights from the Hugging Face hub (needs the network; the GPU if
   there is one). These are the numbers that matter for Colab.
-* ``--full-size-random``: the real architectures (same configs, same compute) with random
-  weights, built offline. Throughput does not depend on the weights' values, so this measures
-  the real models' speed where the weights cannot be downloaded.
+* ``--full-size-random``: the real architectures (the published configs of
+  ``benchmarks/full_size_models.py``, same compute) with random weights, built offline.
+  Throughput does not depend on the weights' values, so this measures the real models' speed
+  where the weights cannot be downloaded.
 * ``--quick``: the tiny random-weight stand-ins of grading mode, on the CPU, 112-pixel images.
   A smoke test of the code path; its speed says nothing about the real models.
 
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import torch
 
+from . import full_size_models
 from .grading_mode import machine
 from .run_reference import git_state, gpu_info, slug
 
@@ -50,18 +52,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 #: Images whose features the notebook extracts with each of MAE and DINOv2 (train + test subsets).
 NOTEBOOK_IMAGES = 12_000
-
-
-def full_size_config(name: str):
-    """The config of the real model (hub id in ``selfsup.hub.MODELS``), for random-weight timing."""
-    from transformers import Dinov2Config, ViTConfig, ViTMAEConfig
-
-    if name == "mae":  # transformers' defaults are MAE ViT-B/16 with its 8-layer, 512-wide decoder
-        return ViTMAEConfig()
-    small = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6)
-    if name == "dinov2":
-        return Dinov2Config(image_size=518, patch_size=14, mlp_ratio=4, **small)
-    return ViTConfig(image_size=224, patch_size=16, intermediate_size=1536, **small)
 
 
 def build(name: str, kind: str, device: torch.device):
@@ -77,7 +67,7 @@ def build(name: str, kind: str, device: torch.device):
     cls = {"mae": ViTMAEForPreTraining, "dinov2": Dinov2Model, "supervised": ViTModel}[name]
     extra = {"add_pooling_layer": False} if name == "supervised" else {}
     torch.manual_seed(0)
-    return cls._from_config(full_size_config(name), attn_implementation="eager", **extra).eval().to(device)
+    return cls._from_config(full_size_models.config(name), attn_implementation="eager", **extra).eval().to(device)
 
 
 def feature_fn(name: str, model):

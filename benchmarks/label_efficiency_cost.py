@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "what": "label-efficiency curve (selfsup.probe.label_efficiency at 10/100/1,000 labelled images per class, "
                 "3 draws) against one linear probe on all labels, features of a random-init SmallConvNet (seed 0) "
-                "on real CIFAR-10",
+                "on CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's)",
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.node()} ({os.cpu_count()} CPU cores), CPU only",
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),

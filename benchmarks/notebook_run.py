@@ -150,8 +150,32 @@ def _probe(client: NotebookClient, probe: nbformat.NotebookNode, index: int, sou
     return json.loads(lines[-1])
 
 
+INJECTED_TAG = "benchmark-injected"
+
+
+def inject(nb: nbformat.NotebookNode, after: str | None, code: str) -> int:
+    """Insert a code cell tagged :data:`INJECTED_TAG` into ``nb``; return its index.
+
+    Args:
+        nb: the notebook (changed in place).
+        after: a regular expression (``re.MULTILINE``): the new cell goes right after the first
+            code cell whose source it matches; None: after the first code cell (the build's
+            setup cell).
+        code: the new cell's source.
+
+    Raises:
+        ValueError: no code cell matches ``after``.
+    """
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and (after is None or re.search(after, cell.source, re.MULTILINE)):
+            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(code, metadata={"tags": [INJECTED_TAG]}))
+            return i + 1
+    raise ValueError(f"no code cell matches {after!r}")
+
+
 def execute(path: Path, env: dict[str, str], timeout: int = 1800, capture: tuple[str, ...] = ("results",),
-            inject_after_setup: str | None = None, log=print) -> Execution:
+            inject_after_setup: str | None = None, log=print,
+            injections: tuple[tuple[str, str], ...] = ()) -> Execution:
     """Run every code cell of a notebook in a new ``python3`` kernel and time it.
 
     Args:
@@ -163,18 +187,22 @@ def execute(path: Path, env: dict[str, str], timeout: int = 1800, capture: tuple
             e.g. to change ``SEED``; the cell is kept in the returned notebook, tagged
             ``benchmark-injected`` so that nobody mistakes it for course content.
         log: called with one line per section as it starts.
+        injections: ``(pattern, code)`` pairs: ``code`` runs right after the first code cell whose
+            source matches ``pattern`` (see :func:`inject`), e.g. to override a constant; tagged
+            like ``inject_after_setup``.
 
     Returns:
         An :class:`Execution`.
 
     Raises:
         NotebookFailed: a cell raised (the message names the cell and the error).
+        ValueError: an injection's pattern matches no cell.
     """
     nb = nbformat.read(path, as_version=4)
     if inject_after_setup:
-        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-        cell = nbformat.v4.new_code_cell(inject_after_setup, metadata={"tags": ["benchmark-injected"]})
-        nb.cells.insert(first + 1, cell)
+        inject(nb, None, inject_after_setup)
+    for pattern, code in injections:
+        inject(nb, pattern, code)
     titles = section_titles(nb)
     probe = nbformat.v4.new_code_cell("")
     nb.cells.append(probe)

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
     sklearn = LogisticRegression(C=1.0, max_iter=1000).fit(s_tr.numpy(), ytr.numpy()).score(s_te.numpy(), yte.numpy())
     seconds_sklearn = time.perf_counter() - start
     report = {
-        "what": "linear probe of a random-init SmallConvNet (seed 0) on real CIFAR-10 (50,000 train / 10,000 test), "
+        "what": "linear probe of a random-init SmallConvNet (seed 0) on CIFAR-10, a JPEG copy (pixels differ slightly "
+                "from torchvision's), 50,000 train / 10,000 test images, "
                 "torch L-BFGS probe vs scikit-learn LogisticRegression(C=1.0) on the same standardised features",
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.node()} ({os.cpu_count()} CPU cores), CPU only",

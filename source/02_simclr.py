@@ -574,8 +574,9 @@ for name, curve in curves.items():
 # ## Part 7 - Comparison with Notebook 1
 #
 # The first column comes from this run. The second is the course's **recorded reference run** of
-# Notebooks 1 and 2 (labelled with its date and hardware), loaded from the helper package rather
-# than typed in, so that the table never disagrees with a real run. Bars marked "(ref.)" come from
+# Notebooks 1 and 2 (labelled with its date, hardware, seeds and data: CIFAR-10, a JPEG copy
+# (pixels differ slightly from torchvision's)), loaded from the helper package rather than typed
+# in, so that the table never disagrees with a real run. Bars marked "(ref.)" come from
 # that reference run, the others from yours.
 
 # %%
@@ -590,7 +591,9 @@ else:
     viz.summary_table(results, reference=recorded_acc, reference_label=f"reference run ({recorded['source']})")
     chart = dict(results)
     chart.update({f"{name} (ref.)": acc for name, acc in recorded_acc.items() if name not in results})
-viz.bar_chart(chart, title="Linear probe on frozen SmallConvNet features (CIFAR-10 test)")
+viz.bar_chart(chart, title="Linear probe on frozen SmallConvNet features (CIFAR-10 test)" + (
+    "" if recorded is None else "\n(ref.): the reference run, on CIFAR-10, a JPEG copy "
+                                "(pixels differ slightly from torchvision's)"))
 print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ranking.items()})
 
 # %% [markdown]

@@ -692,7 +692,8 @@ for name, curve in curves.items():
 # ## Part D - Comparison
 #
 # The table puts this run's numbers beside the course's recorded run of Notebooks 1 and 2 (read
-# from `selfsup.reference`, with the date and GPU it ran on). Nothing in it is typed by hand. It
+# from `selfsup.reference`, with the date, GPU and data it ran on: CIFAR-10, a JPEG copy (pixels
+# differ slightly from torchvision's)). Nothing in it is typed by hand. It
 # is not a fair race: the
 # Notebook 1-2 models are 0.6M-parameter CNNs trained for 10 epochs on 32x32 CIFAR-10, while
 # MAE and DINOv2 are ViTs pretrained on ImageNet-scale data. What it shows is how far

@@ -26,7 +26,10 @@ def _run(notebook, seed, methods, seconds, executed=None):
                          {"title": "Part 1 - Something", "seconds": seconds - 1.0, "cells": 5}],
             "methods": {name: {"probe_acc": acc, "section": "Part 1 - Something",
                                **({"pretext": pretext} if pretext else {})}
-                        for name, (acc, pretext) in methods.items()}}
+                        for name, (acc, pretext) in methods.items()},
+            # label-efficiency curves as the runner records them: budgets as strings, one accuracy per draw
+            "curves": {name: {"10": [acc - 0.21, acc - 0.19], "100": [acc - 0.11, acc - 0.09]}
+                       for name, (acc, _) in methods.items()}}
 
 
 def synthetic_results(gpu="NVIDIA H100 80GB HBM3") -> dict:
@@ -37,6 +40,8 @@ def synthetic_results(gpu="NVIDIA H100 80GB HBM3") -> dict:
            1: {"random init": (0.52, None), "rotation": (0.64, rot), "colorization": (0.54, col)}}
     nb2 = {0: {"random init": (0.49, None), "SimCLR": (0.71, None)},
            1: {"random init": (0.51, None), "SimCLR": (0.73, None)}}
+    ablation = {0: {"0.1": 0.61, "1.0": 0.50, "0.05": 0.55, "0.5": 0.58},
+                1: {"0.1": 0.63, "1.0": 0.52, "0.05": 0.57, "0.5": 0.60}}
     runs = []
     for seed in (0, 1):
         executed = seed == 0
@@ -44,9 +49,10 @@ def synthetic_results(gpu="NVIDIA H100 80GB HBM3") -> dict:
                          "solutions/executed/01_pretext_tasks.ipynb" if executed else None))
         runs.append(_run("02_simclr", seed, nb2[seed], 100.0,
                          "solutions/executed/02_simclr.ipynb" if executed else None))
-        runs[-1]["ablation"] = {"0.1": 0.61, "0.5": 0.58}
+        runs[-1]["ablation"] = ablation[seed]
         runs[-1]["settings"] = {"ABLATION_EPOCHS": 3}
-    return {"kind": "reference-run", "schema": 1, "mode": "full", "stand_in": SYNTHETIC, "date": "2000-01-01",
+        runs[-1]["overrides"] = {"ABLATION_TEMPERATURES": "0.05,0.1,0.5,1.0"}
+    return {"kind": "reference-run", "schema": 2, "mode": "full", "stand_in": SYNTHETIC, "date": "2000-01-01",
             "machine": {"gpu": gpu, "driver": "0.0-synthetic", "torch": "0.0-synthetic", "cuda": "0.0"},
             "data": {"pack": "none (synthetic fixture)", "train_images": 50000, "test_images": 10000}, "runs": runs}
 
@@ -79,17 +85,32 @@ def test_readme_table_is_generated_between_markers_only(paths):
     section = _section(text)
     assert "anything old" not in section
     assert "STAND-IN, NOT A MEASUREMENT" in section and SYNTHETIC in section
-    rows = {line.split(" | ")[1]: line for line in section.splitlines() if line.startswith(("| 01_", "| 02_"))}
+    rows = {}  # the main table's row of each method (the label-efficiency table comes after it)
+    for line in section.splitlines():
+        if line.startswith(("| 01_", "| 02_")):
+            rows.setdefault(line.split(" | ")[1], line)
     # mean and range over the two seeds, from the file and nowhere else
     assert "| 01_pretext_tasks | rotation | 65.0% (64.0%–66.0%) | 2 |" in rows["rotation"]
     assert "80.0% rotation accuracy" in rows["rotation"]
     assert "0.250 test MSE" in rows["colorization"]
-    assert "≥ 65% ✓" in rows["rotation"] and "≥ 53% ✓" in rows["colorization"]
+    assert "≥ 65% ✓" in rows["rotation"] and "≥ 55% ✗" in rows["colorization"]
     assert "| 02_simclr | SimCLR | 72.0% (71.0%–73.0%) | 2 |" in section
-    assert "≥ 70% ✓" in section
-    assert "Notebook 3" in section and "seed course" in section
-    ablation = "02_simclr, temperature ablation (seed 0, 3 epochs per run; linear probe): 0.1: 61.0%, 0.5: 58.0%."
+    assert "≥ 72% ✓" in section
+    assert "on none (synthetic fixture), 50,000 training and 10,000 test images, seeds 0, 1;" in section
+    assert "Notebook 3" in section and "seed course" in section and "has not been measured yet" in section
+    # every temperature with the mean and range over both seeds, in numeric order
+    ablation = ("02_simclr, temperature ablation (seeds 0, 1; 3 epochs per run; linear probe; mean (range) over "
+                "seeds): 0.05: 56.0% (55.0%–57.0%), 0.1: 62.0% (61.0%–63.0%), 0.5: 59.0% (58.0%–60.0%), "
+                "1.0: 51.0% (50.0%–52.0%).")
     assert ablation in section
+    # label efficiency: a seed's value is the mean of its draws; mean and range over seeds; then all labels
+    assert "| notebook | method | seeds | 10 | 100 | all (5,000) |" in section
+    row = "| 01_pretext_tasks | rotation | 2 | 45.0% (44.0%–46.0%) | 55.0% (54.0%–56.0%) | 65.0% (64.0%–66.0%) |"
+    assert row in section
+    # SimCLR's lowest seed (71%) against each task's highest seed (rotation 66%, colorization 54%)
+    assert "rotation +5.0 points ✓, colorization +17.0 points ✓." in section
+    overrides = "02_simclr `ABLATION_TEMPERATURES=0.05,0.1,0.5,1.0` (seeds 0, 1)."
+    assert f"instead of the notebooks' own (`--set`): {overrides}" in section
 
 
 def test_t4_estimate_states_ratio_and_basis(paths):
@@ -126,16 +147,124 @@ def test_figure_is_a_png(paths):
 def test_reference_file_round_trips_through_load_reference(paths):
     _generate(paths)
     ref = reference.load_reference(paths["reference"])
-    assert ref["source"] == "2000-01-01 NVIDIA H100 80GB HBM3 (seed 0)"
-    assert ref["stand_in"] == SYNTHETIC
+    assert ref["source"] == "2000-01-01 NVIDIA H100 80GB HBM3, mean of seeds 0, 1, on none (synthetic fixture)"
+    assert ref["stand_in"] == SYNTHETIC and ref["seeds"] == [0, 1]
     rotation = ref["methods"]["rotation"]
-    assert rotation["probe_acc"] == 0.66 and rotation["probe_acc_mean"] == pytest.approx(0.65)
+    assert rotation["probe_acc"] == pytest.approx(0.65) and rotation["probe_acc_mean"] == pytest.approx(0.65)
+    assert rotation["probe_acc_range"] == [0.64, 0.66] and rotation["probe_acc_by_seed"] == {"0": 0.66, "1": 0.64}
     assert rotation["seeds"] == [0, 1] and rotation["notebook"] == "01_pretext_tasks"
     assert rotation["pretext"]["value"] == 0.8 and rotation["pretext"]["unit"] == "accuracy"
+    ten = rotation["label_efficiency"]["budgets"]["10"]
+    assert ten["by_seed"] == {"0": pytest.approx(0.46), "1": pytest.approx(0.44)} and ten["mean"] == pytest.approx(0.45)
+    assert ten["draws_by_seed"]["0"] == [pytest.approx(0.45), pytest.approx(0.47)]
+    assert rotation["label_efficiency"]["per_class_all"] == 5000
     assert ref["methods"]["SimCLR"]["pretext"] is None
     # a method in both notebooks keeps Notebook 1's numbers
     assert ref["methods"]["random init"]["notebook"] == "01_pretext_tasks"
-    assert ref["methods"]["random init"]["probe_acc"] == 0.50
+    assert ref["methods"]["random init"]["probe_acc"] == pytest.approx(0.51)
+    assert ref["ablation"]["seeds"] == [0, 1] and ref["ablation"]["epochs"] == 3
+    assert list(ref["ablation"]["temperatures"]) == ["0.05", "0.1", "0.5", "1.0"]
+    assert ref["ablation"]["temperatures"]["0.1"]["range"] == [0.61, 0.63]
+
+
+def test_reference_curves_are_shaped_for_the_label_efficiency_plot(paths):
+    _generate(paths)
+    curves, full = reference.curves(reference.load_reference(paths["reference"]), "02_simclr")
+    assert set(curves) == {"SimCLR"}  # random init's entry is Notebook 1's
+    assert curves["SimCLR"] == {10: [pytest.approx(0.51), pytest.approx(0.53)],
+                                100: [pytest.approx(0.61), pytest.approx(0.63)]}
+    assert full == {"SimCLR": pytest.approx(0.72)}
+
+
+def test_simclr_within_the_spread_of_a_pretext_task_is_not_separated(paths):
+    record = synthetic_results()
+    for run in record["runs"]:  # SYNTHETIC: SimCLR's seed 1 drops below rotation's best seed
+        if run["notebook"] == "02_simclr" and run["seed"] == 1:
+            run["methods"]["SimCLR"]["probe_acc"] = 0.65
+    paths["results"].write_text(json.dumps(record))
+    _generate(paths)
+    assert "rotation -1.0 points ✗, colorization +11.0 points ✓." in paths["readme"].read_text()
+
+
+def test_one_seed_decides_no_separation(paths):
+    record = synthetic_results()
+    record["runs"] = [r for r in record["runs"] if r["seed"] == 0]
+    paths["results"].write_text(json.dumps(record))
+    _generate(paths)
+    section = _section(paths["readme"].read_text())
+    assert "one seed, so no spread over seeds to compare" in section
+    assert "02_simclr, temperature ablation (seed 0; 3 epochs per run; linear probe): 0.05: 55.0%," in section
+
+
+def test_the_jpeg_copy_is_named_as_such():
+    assert R.data_name({"pack": "cifar10_jpeg.npz decoded by benchmarks/decode_cifar_pack.py"}) == \
+        "CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's)"
+    assert R.data_name({"pack": "something else"}) == "something else"
+    assert R.data_name({}) == "data not recorded"
+
+
+def test_the_recorded_single_seed_file_still_reads():
+    """The schema 1 file of 2026-11-30 (one seed, no curves) is read as it is: real data, real numbers."""
+    path = R.RESULTS_DIR / "2026-11-30-nvidia-h200.json"
+    summary = R.summarize(R.load_results(path), path)
+    assert summary.seeds == [0] and summary.data_name.startswith("CIFAR-10, a JPEG copy")
+    section = R.readme_section(summary, None, None)
+    assert "Label-efficiency curves: not recorded in this file" in section
+    assert "on CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's), 50,000 training" in section
+    payload = R.reference_payload(summary)
+    recorded = json.loads(path.read_text())["runs"][0]["methods"]["rotation"]["probe_acc"]
+    assert payload["methods"]["rotation"]["probe_acc"] == pytest.approx(recorded)
+    assert payload["methods"]["rotation"]["label_efficiency"] is None
+    assert payload["source"].endswith("seed 0, on CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's)")
+
+
+def test_a_schema_1_reference_file_still_loads(tmp_path):
+    """What `python -m autograder results` wrote before curves existed (SYNTHETIC numbers)."""
+    old = {"schema": 1, "source": "2000-01-01 GPU (seed 0)", "date": "2000-01-01", "gpu": "GPU", "seed": 0,
+           "results_file": "x.json", "methods": {"rotation": {"notebook": "01_pretext_tasks", "probe_acc": 0.6,
+                                                              "probe_acc_mean": 0.6, "seeds": [0], "pretext": None}}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    ref = reference.load_reference(tmp_path / "old.json")
+    assert ref["methods"]["rotation"]["probe_acc"] == 0.6
+    assert reference.curves(ref, "01_pretext_tasks") == ({}, {})
+
+
+def synthetic_notebook3(stand_in=SYNTHETIC) -> dict:
+    """A SYNTHETIC Notebook 3 timing record, in the shape benchmarks/notebook3_timing.py writes."""
+    return {"kind": R.NOTEBOOK3_KIND, "schema": 1, "models_label": R.NOTEBOOK3_LABEL, "stand_in": stand_in,
+            "date": "2000-01-02", "machine": {"gpu": "NVIDIA H100 80GB HBM3"}, "seconds": 95.0,
+            "sections": [{"title": "Setup", "seconds": 5.0, "cells": 2},
+                         {"title": "Part A - Masked autoencoders (He et al., 2022)", "seconds": 90.0, "cells": 9}],
+            "models": [{"name": "mae", "hub_id": "facebook/vit-mae-base", "parameters": 111_907_840}]}
+
+
+def test_notebook3_timing_is_shown_with_its_label(paths, tmp_path):
+    timing = tmp_path / "nb3.json"
+    timing.write_text(json.dumps(synthetic_notebook3()))
+    _generate(paths, notebook3=timing)
+    section = _section(paths["readme"].read_text())
+    assert "Notebook 3 (MAE and DINOv2), full-size models, random weights (timing only): 95 s on one NVIDIA H100" \
+        in section
+    assert "facebook/vit-mae-base (111,907,840 parameters)" in section
+    assert "| Part A - Masked autoencoders (He et al., 2022) | 90.0 s |" in section
+    assert "has not been measured yet" not in section
+
+
+def test_notebook3_timing_refuses_stand_ins_and_unlabelled_records(tmp_path):
+    path = tmp_path / "2000-01-02-notebook3.json"
+    path.write_text(json.dumps(synthetic_notebook3()))
+    with pytest.raises(R.ResultsError, match="not a measurement"):
+        R.load_notebook3_timing(path)
+    assert R.latest_notebook3_timing(tmp_path) is None
+    unlabelled = synthetic_notebook3(stand_in=None)  # still SYNTHETIC, only in a temp dir
+    unlabelled["models_label"] = "pretrained weights"
+    path.write_text(json.dumps(unlabelled))
+    with pytest.raises(R.ResultsError, match="timing only"):
+        R.load_notebook3_timing(path)
+    labelled = synthetic_notebook3(stand_in=None)
+    path.write_text(json.dumps(labelled))
+    (tmp_path / "2000-01-03-reference.json").write_text(json.dumps(synthetic_results()))  # another kind
+    assert R.latest_notebook3_timing(tmp_path) == path
 
 
 def test_generation_is_deterministic(paths):
@@ -213,4 +342,4 @@ def test_memory_bandwidth_table():
 def test_committed_outputs_match_the_recorded_results():
     """README section and packaged reference file are what `python -m autograder results` gives
     for benchmarks/results/ (no hand-typed numbers; rerun the command after a new run)."""
-    assert R.stale(R.latest_results()) == []
+    assert R.stale(R.latest_results(), notebook3=R.latest_notebook3_timing()) == []
