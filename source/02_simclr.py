@@ -115,14 +115,21 @@ viz.show_images([train_set[i][0] for i in range(8)], [data.CLASSES[train_set[i][
 # set of parameters for the whole batch: every image gets the same crop, which is useless here.)
 #
 # In this order:
-# 1. `K.RandomResizedCrop((32, 32), scale=(0.2, 1.0))`;
+# 1. `K.RandomResizedCrop((32, 32), scale=(0.2, 1.0), cropping_mode="resample")`;
 # 2. `K.RandomHorizontalFlip()`;
 # 3. `K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)` (brightness, contrast, saturation, hue);
 # 4. `K.RandomGrayscale(p=0.2)`.
 #
 # Our images are **normalised** (`data.normalize`), but kornia's colour operations expect pixels in
 # [0, 1]: convert with `data.denormalize` before the transforms and back with `data.normalize` after.
-
+#
+# **Why `cropping_mode="resample"`.** By default (`"slice"`) kornia crops and resizes the images one
+# at a time, in a Python loop: for the 512 views of a training step that is about 3,900 small
+# operations, each one launched by the CPU (counted by the course with
+# `benchmarks/host_syncs.py`). On a GPU the CPU cannot launch them as fast as the GPU runs them, so
+# the GPU waits. With `"resample"` every crop of the batch is one affine warp of the whole batch (the
+# same bilinear resize), and the whole augmentation is about 630 operations. Both draw a crop per
+# image; on a CPU the per-image loop happens to be cheaper, which is why it is kornia's default.
 # %% solution="simclr_augment"
 def simclr_augment():
     """Build SimCLR's augmentation for batches of normalised CIFAR images.
@@ -134,12 +141,12 @@ def simclr_augment():
         its own random crop, flip, colour jitter and grayscale. ``x`` is not modified.
 
     Hint:
-        Build ``ops = nn.Sequential(K.RandomResizedCrop(...), ...)`` once, then return
-        ``lambda x: data.normalize(ops(data.denormalize(x)))``.
+        Build ``ops = nn.Sequential(K.RandomResizedCrop(...), ...)`` once (crop with
+        ``cropping_mode="resample"``), then return ``lambda x: data.normalize(ops(data.denormalize(x)))``.
     """
     ### BEGIN SOLUTION
     ops = nn.Sequential(
-        K.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
+        K.RandomResizedCrop((32, 32), scale=(0.2, 1.0), cropping_mode="resample"),
         K.RandomHorizontalFlip(),
         K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
         K.RandomGrayscale(p=0.2),
