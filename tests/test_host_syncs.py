@@ -37,9 +37,9 @@ def namespaces():
 @pytest.fixture
 def cuda_configuration(monkeypatch):
     """fit as on CUDA (mixed precision: autocast, GradScaler, fused AdamW), with its progress bar."""
-    monkeypatch.setattr(train, "mixed_precision", lambda device: True)
+    monkeypatch.setattr(train, "mixed_precision", lambda device: True, raising=False)
     monkeypatch.setattr(runtime, "show_progress", lambda: True)
-    monkeypatch.setattr(train, "SHOW_EVERY", 2)
+    monkeypatch.setattr(train, "SHOW_EVERY", 2, raising=False)
 
 
 def _split(n: int = BATCH * STEPS) -> data.ImageTensorDataset:
