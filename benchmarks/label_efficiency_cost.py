@@ -11,9 +11,10 @@ times, on the CPU:
 
 It also counts the probes' L-BFGS function evaluations (one forward and backward pass over the
 labelled features each). On a GPU these small problems are bound by the number of evaluations
-(kernel launches), not by the number of images, so the ratio of evaluations is the basis of the
-estimate for a T4; on the CPU the cost follows the images. Both ratios are recorded, with each
-budget's accuracies (a by-product: the random-init floor on real data).
+(kernel launches and waits), not by the number of images. The curve is fitted both ways: as one
+problem (what the notebooks do) and one probe at a time (as before), with each probe's accuracy
+both ways, so that the joint fit is checked against separate fits; and the host syncs and aten
+calls per evaluation of the full probe are counted.
 
     python -m benchmarks.label_efficiency_cost --data .data/cifar10 --record
 """
@@ -62,14 +63,20 @@ class EvaluationCounter:
         torch.optim.LBFGS.step = self._step
 
 
-def measure(xtr, ytr, xte, yte, per_class=PER_CLASS, draws: int = DRAWS) -> dict:
-    """Seconds and L-BFGS evaluations of one full probe and of the label-efficiency curve.
+def measure(xtr, ytr, xte, yte, per_class=PER_CLASS, draws: int = DRAWS, count_syncs: bool = True) -> dict:
+    """Seconds and L-BFGS evaluations of one full probe and of the label-efficiency curve, two ways.
+
+    The curve is fitted as the notebooks fit it (``probe.label_efficiency``: all its probes as
+    one problem, one L-BFGS run) and, on the same subsets, as it was fitted before (one
+    ``probe.linear_probe`` per subset), so each joint accuracy can be compared with its own fit.
 
     Args:
         xtr: ``[N, D]`` training features; ``ytr`` ``[N]`` their labels.
         xte: ``[M, D]`` test features; ``yte`` ``[M]``.
         per_class: the curve's budgets.
         draws: random subsets per budget.
+        count_syncs: also count the host syncs of the full probe per L-BFGS evaluation
+            (:mod:`benchmarks.host_syncs`; a separate, untimed fit).
 
     Returns:
         the measurement (seconds, evaluations, accuracies, ratios).
@@ -83,21 +90,42 @@ def measure(xtr, ytr, xte, yte, per_class=PER_CLASS, draws: int = DRAWS) -> dict
         start = time.perf_counter()
         full = probe.linear_probe(xtr, ytr, xte, yte, device)
         seconds_full = time.perf_counter() - start
-    with EvaluationCounter() as curve_count:
+    subsets = probe.label_subsets(ytr, per_class, draws, seed=0)
+    with EvaluationCounter() as separate_count:
+        start = time.perf_counter()
+        separate = [probe.linear_probe(xtr[index], ytr[index], xte, yte, device) for _, index in subsets]
+        seconds_separate = time.perf_counter() - start
+    with EvaluationCounter() as joint_count:
         start = time.perf_counter()
         curve = probe.label_efficiency(xtr, ytr, xte, yte, per_class=per_class, draws=draws, device=device, seed=0)
-        seconds_curve = time.perf_counter() - start
-    return {
+        seconds_joint = time.perf_counter() - start
+    joint = [a for accuracies in curve.values() for a in accuracies]
+    report = {
         "full_probe": {"images": len(ytr), "seconds": round(seconds_full, 2), "evaluations": sum(full_count.evaluations),
                        "accuracy": round(full, 4)},
-        "curve": {"per_class": list(curve), "draws": draws, "probes": len(curve_count.evaluations),
-                  "seconds": round(seconds_curve, 2), "evaluations": sum(curve_count.evaluations),
-                  "evaluations_per_probe": curve_count.evaluations,
-                  "mean_accuracy": {str(k): round(statistics.mean(a), 4) for k, a in curve.items()},
-                  "accuracies": {str(k): [round(x, 4) for x in a] for k, a in curve.items()}},
-        "cpu_seconds_ratio": round(seconds_curve / seconds_full, 2),
-        "evaluations_ratio": round(sum(curve_count.evaluations) / sum(full_count.evaluations), 2),
+        "curve": {"per_class": list(curve), "draws": draws, "probes": len(subsets),
+                  "joint": {"lbfgs_runs": len(joint_count.evaluations), "seconds": round(seconds_joint, 2),
+                            "evaluations": sum(joint_count.evaluations),
+                            "accuracies": {str(k): [round(x, 4) for x in a] for k, a in curve.items()},
+                            "mean_accuracy": {str(k): round(statistics.mean(a), 4) for k, a in curve.items()}},
+                  "separate": {"lbfgs_runs": len(separate_count.evaluations), "seconds": round(seconds_separate, 2),
+                               "evaluations": sum(separate_count.evaluations),
+                               "evaluations_per_probe": separate_count.evaluations,
+                               "accuracies": [round(x, 4) for x in separate]},
+                  "largest_difference_points": round(100 * max(abs(a - b) for a, b in zip(joint, separate)), 3)},
+        "evaluations_ratio_separate_to_full": round(sum(separate_count.evaluations) / sum(full_count.evaluations), 2),
+        "evaluations_ratio_joint_to_full": round(sum(joint_count.evaluations) / sum(full_count.evaluations), 2),
+        "cpu_seconds_ratio_joint_to_separate": round(seconds_joint / seconds_separate, 2),
     }
+    if count_syncs:
+        from .host_syncs import HostSyncCounter
+
+        with EvaluationCounter() as counted, HostSyncCounter() as counter:
+            counter.mark("fit")
+            probe.linear_probe(xtr, ytr, xte, yte, device)
+        report["full_probe"]["host_syncs_per_evaluation"] = round(counter.syncs("fit") / sum(counted.evaluations), 2)
+        report["full_probe"]["aten_calls_per_evaluation"] = round(counter.aten["fit"] / sum(counted.evaluations), 1)
+    return report
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -163,12 +163,12 @@ class ReferenceAugment(nn.Module):
         normalised ``[B, 3, H, W]`` -> normalised ``[B, 3, 32, 32]``.
     """
 
-    def __init__(self, crop_scale: tuple[float, float] = (0.2, 1.0)):
+    def __init__(self, crop_scale: tuple[float, float] = (0.2, 1.0), cropping_mode: str = "resample"):
         super().__init__()
         import kornia.augmentation as K
 
         self.ops = nn.Sequential(
-            K.RandomResizedCrop((IMAGE_SIZE, IMAGE_SIZE), scale=crop_scale),
+            K.RandomResizedCrop((IMAGE_SIZE, IMAGE_SIZE), scale=crop_scale, cropping_mode=cropping_mode),
             K.RandomHorizontalFlip(),
             K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=JITTER_P),
             K.RandomGrayscale(p=GRAYSCALE_P),

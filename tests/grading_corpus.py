@@ -28,7 +28,13 @@ from autograder.source import BEGIN_SOLUTION, END_SOLUTION, strip_block
 NAME = "01_pretext_tasks"
 EXERCISES = {"rotation_dataset": "test_rotation_dataset", "jigsaw_dataset": "test_jigsaw_dataset",
              "colorization_dataset": "test_colorization_dataset", "colorization_net": "test_colorization_net"}
-POINTS = {"test_rotation_dataset": 3.0, "test_jigsaw_dataset": 3.0, "test_colorization_dataset": 2.0,
+#: The test cells of each exercise cell: a pretext dataset is checked per item and per batch.
+TESTS_OF = {"rotation_dataset": ("test_rotation_dataset", "test_rotation_batch"),
+            "jigsaw_dataset": ("test_jigsaw_dataset", "test_jigsaw_batch"),
+            "colorization_dataset": ("test_colorization_dataset", "test_colorization_batch"),
+            "colorization_net": ("test_colorization_net",)}
+POINTS = {"test_rotation_dataset": 2.0, "test_rotation_batch": 1.0, "test_jigsaw_dataset": 2.0,
+          "test_jigsaw_batch": 1.0, "test_colorization_dataset": 1.0, "test_colorization_batch": 1.0,
           "test_colorization_net": 2.0}
 CLASS_OF = {"rotation_dataset": "RotationDataset", "jigsaw_dataset": "JigsawDataset",
             "colorization_dataset": "ColorizationDataset", "colorization_net": "ColorizationNet"}
@@ -296,7 +302,7 @@ def build_corpus(folder) -> dict[str, dict]:
     add("blank.ipynb", slim(release()), zero, student="blank")
     for slot in (0, 2, 3):  # slot 1 is in the tampering notebooks; the whole catalogue: test_checks_*.py
         wrong = _wrong(slot)
-        add(f"wrong{slot + 1}.ipynb", fill(good, wrong), {EXERCISES[g]: 0.0 for g in wrong})
+        add(f"wrong{slot + 1}.ipynb", fill(good, wrong), {t: 0.0 for g in wrong for t in TESTS_OF[g]})
 
     # Colab damage: metadata stripped + renamed; extra, split, duplicated and deleted cells.
     stripped = colab(good)
@@ -326,10 +332,10 @@ def build_corpus(folder) -> dict[str, dict]:
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_CHECK_MODULES)  # monkeypatch the checks
     # The tensor that equals anything no longer fools even the notebook's test: the checks compare
     # plain copies of the numbers. The patched check does fool it, and is flagged.
-    add("tamper-objects-and-checks.ipynb", nb, {"test_rotation_dataset": 0.0, "test_colorization_dataset": 0.0},
-        tampered={"test_colorization_dataset"})
+    add("tamper-objects-and-checks.ipynb", nb, {t: 0.0 for g in ("rotation_dataset", "colorization_dataset")
+                                                for t in TESTS_OF[g]}, tampered={"test_colorization_dataset"})
     nb = append_to(fill(good, {"jigsaw_dataset": wrong["jigsaw_dataset"]}), "jigsaw_dataset", TAMPER_HELPER)
-    add("tamper-helper.ipynb", nb, {"test_jigsaw_dataset": 0.0}, tampered={"test_jigsaw_dataset"})
+    add("tamper-helper.ipynb", nb, {"test_jigsaw_dataset": 0.0, "test_jigsaw_batch": 0.0}, tampered={"test_jigsaw_dataset"})
     nb = insert_after(fill(good, {"colorization_net": wrong["colorization_net"]}), "test_rotation_dataset",
                       TAMPER_TRANSFORMER)
     add("tamper-transformer.ipynb", nb, {"test_colorization_net": 0.0}, tampered={"test_colorization_net"})
@@ -358,6 +364,7 @@ def build_corpus(folder) -> dict[str, dict]:
     with zipfile.ZipFile(folder / "lms-download.zip", "w") as archive:
         archive.writestr("smith_1234_5678_01_pretext_tasks.ipynb", dumps(colab(partial)))
     expected["lms-download.zip!smith_1234_5678_01_pretext_tasks.ipynb"] = {
-        "points": {**full, "test_jigsaw_dataset": 0.0, "test_colorization_net": 0.0}, "tampered": set(),
+        "points": {**full, "test_jigsaw_dataset": 0.0, "test_jigsaw_batch": 0.0, "test_colorization_net": 0.0},
+        "tampered": set(),
         "repairs": set(), "student": "smith_1234", "status": "graded"}
     return expected

@@ -441,3 +441,219 @@ def test_a_real_difference_is_measured_in_grey_levels():
 ])
 def test_the_public_checks_teach_the_common_mistakes(test, cls, match):
     public_rejects(test, cls, match)
+
+
+# --------------------------------------------------------------------------- batched paths: dataset.batch(indices)
+class _BatchWrapper(Dataset):
+    """A base whose ``batch`` the variants call; ``__getitem__`` is not needed by the batch checks."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+
+def _rotations(x):
+    return torch.stack([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])  # [4, B, C, H, W]
+
+
+class RotationBatchStack(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(4, (len(x),), device=x.device)
+        return _rotations(x)[k, torch.arange(len(x))], k
+
+
+class RotationBatchWhere(_BatchWrapper):
+    """Quarter turns by transpose + flip, selected with torch.where."""
+
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(0, 4, (x.shape[0],))
+        out, turned = x.clone(), x
+        for quarter in range(1, 4):
+            turned = turned.transpose(-2, -1).flip(-2)
+            out = torch.where((k == quarter).view(-1, 1, 1, 1), turned, out)
+        return out, k
+
+
+class RotationBatchOneLabel(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = random.randrange(4)
+        return torch.rot90(x, k, dims=(-2, -1)), torch.full((len(x),), k)
+
+
+class RotationBatchFirstLabel(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(4, (len(x),))
+        return torch.rot90(x, int(k[0]), dims=(-2, -1)), k
+
+
+class RotationBatchClockwise(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(4, (len(x),))
+        return _rotations(x)[(-k) % 4, torch.arange(len(x))], k
+
+
+class RotationBatchPythonLabels(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = [random.randrange(4) for _ in range(len(x))]
+        return torch.stack([torch.rot90(img, j, dims=(-2, -1)) for img, j in zip(x, k)]), k
+
+
+class RotationBatchPerIndex(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.as_tensor(indices) % 4
+        return _rotations(x)[k, torch.arange(len(x))], k
+
+
+@pytest.mark.parametrize("cls", [RotationBatchStack, RotationBatchWhere])
+def test_rotation_batch_accepts_correct(cls):
+    accepts("test_rotation_batch", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (RotationBatchOneLabel, "to every copy"),
+    (RotationBatchFirstLabel, "not x rotated"),
+    (RotationBatchClockwise, "clockwise"),
+    (RotationBatchPythonLabels, "one integer tensor"),
+    (RotationBatchPerIndex, "to every copy"),
+    (RotationRandom, "raised AttributeError"),  # no batch method at all
+])
+def test_rotation_batch_rejects_wrong(cls, match):
+    rejects("test_rotation_batch", cls, match)
+
+
+def _batch_tiles(x):
+    _, _, h, w = x.shape
+    return [x[..., r * h // 2:(r + 1) * h // 2, c * w // 2:(c + 1) * w // 2] for r in (0, 1) for c in (0, 1)]
+
+
+def _batch_assemble(tiles):
+    return torch.cat([torch.cat(tiles[:2], dim=3), torch.cat(tiles[2:], dim=3)], dim=2)
+
+
+TABLE = torch.tensor(PERMUTATIONS)
+
+
+class JigsawBatchGather(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(24, (len(x),))
+        tiles, rows = torch.stack(_batch_tiles(x), 1), torch.arange(len(x))
+        return _batch_assemble([tiles[rows, TABLE[k][:, p]] for p in range(4)]), k
+
+
+class JigsawBatchReshape(_BatchWrapper):
+    """Tiles by reshape/permute, one gather of [B, 4] tile indices, and back."""
+
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        b, c, h, w = x.shape
+        k = torch.randint(24, (b,))
+        tiles = x.reshape(b, c, 2, h // 2, 2, w // 2).permute(0, 2, 4, 1, 3, 5).reshape(b, 4, c, h // 2, w // 2)
+        out = tiles[torch.arange(b).view(-1, 1), TABLE[k]].reshape(b, 2, 2, c, h // 2, w // 2)
+        return out.permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w), k
+
+
+class JigsawBatchScatter(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(24, (len(x),))
+        tiles, rows = torch.stack(_batch_tiles(x), 1), torch.arange(len(x))
+        out = torch.empty_like(tiles)
+        out[rows.view(-1, 1), TABLE[k]] = tiles
+        return _batch_assemble(list(out.unbind(1))), k
+
+
+class JigsawBatchOnePermutation(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = random.randrange(24)
+        tiles = _batch_tiles(x)
+        return _batch_assemble([tiles[j] for j in PERMUTATIONS[k]]), torch.full((len(x),), k)
+
+
+class JigsawBatchLabelColumn(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        k = torch.randint(24, (len(x), 1))
+        tiles, rows = torch.stack(_batch_tiles(x), 1), torch.arange(len(x))
+        return _batch_assemble([tiles[rows, TABLE[k[:, 0]][:, p]] for p in range(4)]), k
+
+
+@pytest.mark.parametrize("cls", [JigsawBatchGather, JigsawBatchReshape])
+def test_jigsaw_batch_accepts_correct(cls):
+    accepts("test_jigsaw_batch", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (JigsawBatchScatter, "scatter"),
+    (JigsawBatchOnePermutation, "to every copy"),
+    (JigsawBatchLabelColumn, "shape"),
+])
+def test_jigsaw_batch_rejects_wrong(cls, match):
+    rejects("test_jigsaw_batch", cls, match)
+
+
+class ColorBatchLuma(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        r, g, b = data.denormalize(x).unbind(1)
+        return data.normalize((0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1).expand(-1, 3, -1, -1)), x
+
+
+class ColorBatchEinsum(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        luma = torch.einsum("bchw,c->bhw", data.denormalize(x), LUMA)
+        return data.normalize(luma.unsqueeze(1).repeat(1, 3, 1, 1)), x
+
+
+class ColorBatchUnpacksTheBatch(_BatchWrapper):
+    """The per-image code on a batch: unpacking splits the batch, not the channels."""
+
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        r, g, b = data.denormalize(x)
+        return data.normalize((0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1)), x
+
+
+class ColorBatchMeanOfChannels(_BatchWrapper):
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        return data.normalize(data.denormalize(x).mean(1, keepdim=True).expand(-1, 3, -1, -1)), x
+
+
+class ColorBatchLumaOverBatch(_BatchWrapper):
+    """The luma weights applied along dimension 0 of a batch of 3 (the per-image code, B = 3)."""
+
+    def batch(self, indices):
+        x, _ = self.base.batch(indices)
+        rgb = data.denormalize(x)
+        luma = sum(w * rgb[:, c] for c, w in enumerate((0.299, 0.587, 0.114)))
+        return data.normalize(luma.unsqueeze(1).expand(-1, 3, -1, -1)), data.denormalize(x)
+
+
+@pytest.mark.parametrize("cls", [ColorBatchLuma, ColorBatchEinsum])
+def test_colorization_batch_accepts_correct(cls):
+    accepts("test_colorization_batch", cls)
+
+
+@pytest.mark.parametrize("cls, match", [
+    (ColorBatchUnpacksTheBatch, "raised|shape"),
+    (ColorBatchMeanOfChannels, "average of the three channels"),
+    (ColorBatchLumaOverBatch, "color should be the base image"),
+])
+def test_colorization_batch_rejects_wrong(cls, match):
+    rejects("test_colorization_batch", cls, match)
+
+
+def test_the_public_batch_check_teaches_one_label_per_image():
+    public_rejects("test_rotation_batch", RotationBatchOneLabel, "draw the label for every image")

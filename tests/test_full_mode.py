@@ -1,7 +1,7 @@
 """The full-mode code path (what students run on Colab), executed offline on the CPU.
 
 CIFAR-10 cannot be downloaded here, so the helper's npz cache is filled with a small synthetic
-stand-in and the epoch count is overridden; everything else (DataLoader workers, progress bars,
+stand-in and the epoch count is overridden; everything else (device batches, progress bars,
 the real-data loading branch) runs exactly as on Colab.
 """
 

@@ -248,7 +248,7 @@ def test_the_spies_find_nothing_in_either_process(graded):
 def test_a_saboteur_costs_only_its_own_exercise(graded):
     records, _ = graded
     exercises = records["saboteur_5"]["exercises"]
-    assert exercises["test_rotation_dataset"]["points"] == 3.0 and exercises["test_jigsaw_dataset"]["points"] == 3.0
+    assert exercises["test_rotation_dataset"]["points"] == 2.0 and exercises["test_jigsaw_dataset"]["points"] == 2.0
 
 
 def test_nothing_secret_in_any_output(graded):

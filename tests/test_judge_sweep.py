@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 #: Probe seeds per exercise in this short sweep (the benchmark runs 10,000).
 SEEDS = {"test_rotation_dataset": 100, "test_jigsaw_dataset": 30, "test_colorization_dataset": 200,
+         "test_rotation_batch": 100, "test_jigsaw_batch": 30, "test_colorization_batch": 200,
          "test_colorization_net": 6, "test_simclr_augment": 4, "test_two_views": 15, "test_projection_head": 100,
          "test_simclr_model": 30, "test_nt_xent_loss": 20, "test_mae_reconstruct": 5, "test_mae_features": 50,
          "test_cls_attention_maps": 40, "test_foreground_mask": 200, "test_pca_rgb": 30, "test_knn_predict": 60}

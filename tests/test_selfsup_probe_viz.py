@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
@@ -68,3 +69,32 @@ def test_label_efficiency_plot_draws_without_stderr(capsys):
     viz.label_efficiency({"a": {10: [0.3, 0.35], 100: [0.5, 0.52]}, "b": {10: [0.2, 0.4], 100: [0.6, 0.6]}},
                          {"a": 0.7, "b": 0.8}, per_class_all=5000)
     assert capsys.readouterr().err == ""
+
+
+def test_one_joint_fit_finds_every_separate_fit():
+    """The sum of independent objectives has the same optimum: weights and accuracies as separate fits."""
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(n, 6, generator=g) for n in (30, 30, 80)]
+    ys = [torch.randint(0, 3, (len(x),), generator=g) for x in xs]
+    for x, y in zip(xs, ys):
+        x[:, :3] += 2 * torch.nn.functional.one_hot(y, 3)
+    joint = probe.fit_logistic_regressions(xs, ys, 3)
+    for (w, b), x, y in zip(joint, xs, ys):
+        w1, b1 = probe.fit_logistic_regression(x, y, 3)
+        # equal up to where L-BFGS stops (a bias shared by every class changes nothing: compare centred biases)
+        assert torch.allclose(w, w1, atol=5e-3) and torch.allclose(b - b.mean(), b1 - b1.mean(), atol=5e-3)
+    problems = [(x, y, xs[2], ys[2]) for x, y in zip(xs, ys)]
+    assert probe.linear_probes(problems, torch.device("cpu")) == pytest.approx(
+        [probe.linear_probe(*p, torch.device("cpu")) for p in problems], abs=1e-3)
+
+
+def test_label_efficiency_of_many_representations_is_each_ones_curve():
+    x, y = _blobs(1200, classes=4, seed=2)
+    xtr, ytr, xte, yte = x[:800], y[:800], x[800:], y[800:]
+    other = (xtr * 0.5 + 1.0, ytr, xte * 0.5 + 1.0, yte)
+    many = probe.label_efficiency_many({"a": (xtr, ytr, xte, yte), "b": other}, per_class=(2, 20), draws=2,
+                                       device=torch.device("cpu"))
+    for name, feats in (("a", (xtr, ytr, xte, yte)), ("b", other)):
+        alone = probe.label_efficiency(*feats, per_class=(2, 20), draws=2, device=torch.device("cpu"))
+        assert many[name].keys() == alone.keys()
+        assert all(many[name][k] == pytest.approx(alone[k], abs=2e-3) for k in alone)

@@ -1,11 +1,13 @@
 """CIFAR-10 as tensors: loading, normalisation, a per-sample dataset and a batched device loader.
 
-Two ways to feed a model, both from one uint8 tensor of images:
+Two ways to read a split, both from one uint8 tensor of images:
 
-* :class:`ImageTensorDataset` yields ``(x, y)`` one sample at a time, so pretext-task datasets
-  can wrap it and a ``torch.utils.data.DataLoader`` can batch it.
-* :class:`DeviceLoader` keeps the whole split on the device and cuts batches by index. No
-  per-image Python runs, so a Colab T4 is not starved by its 2 CPU cores.
+* ``dataset[i]`` gives ``(x, y)`` of one image, to look at and to plot;
+* ``dataset.batch(index)`` gives a whole batch with a few tensor operations on the device.
+  :class:`DeviceLoader` cuts the split into batches this way, from a permutation drawn on the
+  device, for any dataset with a ``batch`` method (the pretext datasets of Notebook 1 too). No
+  per-image Python runs and the host never waits for the GPU, so a Colab T4 is not starved by
+  its 2 CPU cores.
 
 In grading mode (see :mod:`selfsup.runtime`) :func:`load_cifar10` returns a few hundred
 synthetic CIFAR-shaped images instead of downloading anything.
@@ -47,11 +49,20 @@ def data_dir() -> Path:
     return Path.home() / ".cache" / "selfsup"
 
 
+_STATS: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (3, 1, 1) if x.dim() == 3 else (1, 3, 1, 1)
-    mean = torch.tensor(CIFAR_MEAN, device=x.device, dtype=torch.float32).view(shape)
-    std = torch.tensor(CIFAR_STD, device=x.device, dtype=torch.float32).view(shape)
-    return mean, std
+    """CIFAR_MEAN and CIFAR_STD as tensors on ``x``'s device, shaped to broadcast over ``x``.
+
+    They are made once per device and kept: a tensor made from Python numbers is a copy from
+    host memory, which on a GPU would make every call wait.
+    """
+    if x.device not in _STATS:
+        _STATS[x.device] = (torch.tensor(CIFAR_MEAN, device=x.device, dtype=torch.float32).view(1, 3, 1, 1),
+                            torch.tensor(CIFAR_STD, device=x.device, dtype=torch.float32).view(1, 3, 1, 1))
+    mean, std = _STATS[x.device]
+    return (mean[0], std[0]) if x.dim() == 3 else (mean, std)
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -167,11 +178,11 @@ class ImageTensorDataset(Dataset):
     Args:
         images: uint8 ``[N, 3, H, W]``.
         labels: int64 ``[N]``.
-        device: where the images are kept (labels stay on the CPU).
+        device: where the images are kept, with a copy of the labels (``labels`` stays on the CPU).
 
     Shape:
         ``dataset[i]`` is ``(x, y)`` with ``x`` float32 ``[3, H, W]`` (normalised, on
-        ``device``) and ``y`` a Python int.
+        ``device``) and ``y`` a Python int; ``dataset.batch(index)`` is the batch of those.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device | str = "cpu"):
@@ -182,6 +193,7 @@ class ImageTensorDataset(Dataset):
         self.images = images.to(device)
         self.labels = labels.long().cpu()
         self.device = torch.device(device)
+        self._labels_on_device = self.labels.to(self.images.device)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -189,10 +201,16 @@ class ImageTensorDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return normalize(self.images[index]), int(self.labels[index])
 
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised images ``[B, 3, H, W]`` and labels ``[B]`` (both on ``device``)."""
-        index = index.to(self.images.device)
-        return normalize(self.images[index]), self.labels.to(self.images.device)[index]
+    def batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images ``[B, 3, H, W]`` and labels ``[B]`` (both on ``device``).
+
+        Args:
+            index: ``[B]`` integer indices; keep them on ``device`` (as :class:`DeviceLoader`
+                does) and nothing is copied from the host. A list or range works too.
+        """
+        if not isinstance(index, torch.Tensor) or index.device != self.images.device:
+            index = torch.as_tensor(index).to(self.images.device)
+        return normalize(self.images[index]), self._labels_on_device[index]
 
     def subset(self, n: int, seed: int = 0) -> "ImageTensorDataset":
         """A random subset of ``n`` images (all of them if ``n >= len(self)``)."""
@@ -207,32 +225,47 @@ class ImageTensorDataset(Dataset):
         return ImageTensorDataset(self.images, self.labels, device)
 
 
+def device_of(dataset) -> torch.device:
+    """Where a dataset keeps its images: its ``device``, else that of the dataset it wraps (``base``)."""
+    while not hasattr(dataset, "device") and hasattr(dataset, "base"):
+        dataset = dataset.base
+    return torch.device(getattr(dataset, "device", "cpu"))
+
+
 class DeviceLoader:
-    """Batches of a device-resident :class:`ImageTensorDataset`, cut by index.
+    """Batches of a device-resident dataset, cut by index on the device.
 
     It behaves like a DataLoader (``len``, iteration, a new shuffle each epoch) but does no
-    per-sample work: each batch is one gather and one normalisation on the device.
+    per-sample work: each batch is ``dataset.batch(index)`` with ``index`` a slice of a
+    permutation drawn on the device, e.g. one gather and one normalisation for an
+    :class:`ImageTensorDataset`.
 
     Args:
-        dataset: the split; its images stay where they are.
+        dataset: any dataset with ``len`` and ``batch(index)``; its images stay where they are
+            (:func:`device_of`).
         batch_size: images per batch.
         shuffle: draw a new permutation each epoch.
         drop_last: drop the last incomplete batch (keeps BatchNorm statistics stable).
-        seed: seed of the shuffling generator, so that epochs are repeatable.
+        seed: seed of the shuffling generator (on the dataset's device), so that epochs are
+            repeatable.
 
     Shape:
-        Each item is ``(x, y)``: float32 ``[B, 3, H, W]`` and int64 ``[B]`` on the device.
+        Each item is what ``dataset.batch`` returns, e.g. ``(x, y)``: float32 ``[B, 3, H, W]``
+        and int64 ``[B]`` on the device.
     """
 
-    def __init__(self, dataset: ImageTensorDataset, batch_size: int, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 0):
+    def __init__(self, dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not callable(getattr(dataset, "batch", None)):
+            raise TypeError(f"{type(dataset).__name__} has no batch(index) method, so DeviceLoader cannot cut it "
+                            "into batches; use a torch.utils.data.DataLoader for a per-item dataset.")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = device_of(dataset)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -240,6 +273,9 @@ class DeviceLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
         for b in range(len(self)):
             yield self.dataset.batch(order[b * self.batch_size:(b + 1) * self.batch_size])

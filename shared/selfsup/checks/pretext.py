@@ -1,7 +1,10 @@
-"""Checks of Notebook 1 (pretext tasks): the four exercises, defined once (see :mod:`._core`).
+"""Checks of Notebook 1 (pretext tasks): its exercises, defined once (see :mod:`._core`).
 
 Each public check takes your class (not an instance), builds it on a small dataset of random
 images and tests what the exercise's docstring promises. A failure names the likely mistake.
+A pretext dataset is checked twice: one item at a time (``dataset[i]``, e.g.
+:func:`check_rotation_dataset`) and a batch at a time (``dataset.batch(indices)``, what training
+reads, e.g. :func:`check_rotation_batch`), by the same judges.
 
 The judges compare with the definitions of the exercises, not with a solution: a rotation is
 ``torch.rot90``, a tile of the jigsaw is a quarter of the image, the gray image is the BT.601
@@ -53,6 +56,11 @@ class ToyImages(Dataset):
 
     def __getitem__(self, index: int):
         return self.images[index], self.label
+
+    def batch(self, indices):
+        """``(images [B, 3, H, W], labels [B])`` of ``indices``, as ``ImageTensorDataset.batch`` gives them."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self.images[index], torch.full((len(index),), self.label, dtype=torch.long)
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -378,6 +386,89 @@ def colorization_net_judge(out: dict, inp: dict) -> None:
                                                  "input.")
 
 
+# ---------------------------------------------------------------------------- batched paths
+# ``dataset.batch(indices)`` is what training reads: the same items as ``dataset[i]``, a whole
+# batch at once. Its outputs take the shape of the per-item runs' outputs, so the judges above
+# (one definition of each rule) judge them; the batch judges first diagnose what only a batch
+# can get wrong.
+def _batch_of(dataset, index: torch.Tensor, name: str) -> tuple:
+    with calling(name, f"dataset.batch(indices) with {len(index)} indices"):
+        out = dataset.batch(index)
+    expect(isinstance(out, tuple) and len(out) == 2, name,
+           f"dataset.batch(indices) should return a tuple of two batched tensors, got {type(out).__name__}.")
+    return out
+
+
+def _label_batch(labels, name: str, what: str, n: int) -> torch.Tensor:
+    expect(isinstance(labels, torch.Tensor), name,
+           f"dataset.batch should return {what} as one integer tensor [B], got {type(labels).__name__}. Draw them "
+           "on the images' device, e.g. torch.randint(..., device=x.device), not with random.randrange.")
+    with torch._C.DisableTorchFunctionSubclass():
+        plain = labels.detach().cpu().clone()
+    expect(tuple(plain.shape) == (n,) and not plain.is_floating_point() and plain.dtype != torch.bool, name,
+           f"{what} from dataset.batch should be an integer tensor of shape ({n},), got dtype {plain.dtype} and "
+           f"shape {tuple(plain.shape)}.")
+    return plain.long()
+
+
+def _batched_classification_run(cls, name: str, inp: dict, what: str) -> dict:
+    """The outputs of :func:`_classification_run`, read through ``dataset.batch`` in three calls."""
+    base, dataset, length = _build(cls, name, inp)
+    shape = tuple(inp["images"].shape[1:])
+    index = torch.arange(len(base)).repeat_interleave(inp["reads"])
+    x, labels = _batch_of(dataset, index, name)
+    x = expect_tensor(x, name, what, (len(index),) + shape)
+    labels = _label_batch(labels, name, "the labels", len(index))
+    n = max(1, min(length, len(base)))
+    many = _label_batch(_batch_of(dataset, torch.arange(inp["draws"]) % n, name)[1], name, "the labels", inp["draws"])
+    repeated = _label_batch(_batch_of(dataset, torch.zeros(REPEATS, dtype=torch.long), name)[1], name, "the labels",
+                            REPEATS)
+    return {"length": length, "x": x, "labels": labels, "many": many, "repeated": repeated,
+            "base_after": inp["images"].clone()}
+
+
+def _one_label_per_image(out: dict, name: str, what: str) -> None:
+    repeated = {int(v) for v in out["repeated"]}
+    expect(len(repeated) > 1, name,
+           f"a batch of {REPEATS} copies of image 0 gave {what} {repeated.pop()} to every copy: draw {what} for every "
+           "image of the batch (one draw of shape [B]), not one for the whole batch or one per index.")
+
+
+def rotation_batch_judge(out: dict, inp: dict) -> None:
+    _one_label_per_image(out, "RotationDataset", "the label")
+    rotation_judge(out, inp)
+
+
+def jigsaw_batch_judge(out: dict, inp: dict) -> None:
+    _one_label_per_image(out, "JigsawDataset", "perm_index")
+    jigsaw_judge(out, inp)
+
+
+def colorization_batch_run(cls, inp: dict) -> dict:
+    """The outputs of :func:`colorization_run`, read through one ``dataset.batch`` call."""
+    name = "ColorizationDataset"
+    base, dataset, length = _build(cls, name, inp)
+    shape = (len(base),) + tuple(inp["images"].shape[1:])
+    gray, color = _batch_of(dataset, torch.arange(len(base)), name)
+    gray, color = expect_tensor(gray, name, "gray", shape), expect_tensor(color, name, "color", shape)
+    expect(gray.dtype == torch.float32 and color.dtype == torch.float32, name,
+           "gray and color should be float32 tensors.")
+    return {"length": length, "gray": gray, "color": color, "base_after": inp["images"].clone()}
+
+
+BATCH_EXERCISES = [
+    Exercise("test_rotation_batch", "RotationDataset", lambda seed: _dataset_inputs(seed, 15, 4),
+             lambda cls, inp: _batched_classification_run(cls, "RotationDataset", inp, "x_rot"), rotation_batch_judge,
+             _classification_schema),
+    Exercise("test_jigsaw_batch", "JigsawDataset", lambda seed: _dataset_inputs(seed, 16, 24, square=False),
+             lambda cls, inp: _batched_classification_run(cls, "JigsawDataset", inp, "x_shuffled"), jigsaw_batch_judge,
+             _classification_schema),
+    Exercise("test_colorization_batch", "ColorizationDataset", lambda seed: _dataset_inputs(seed, 17, 1),
+             colorization_batch_run, colorization_judge, colorization_schema),
+]
+check_rotation_batch, check_jigsaw_batch, check_colorization_batch = map(checker, BATCH_EXERCISES)
+
+
 EXERCISES = [
     Exercise("test_rotation_dataset", "RotationDataset", lambda seed: _dataset_inputs(seed, 11, 4),
              lambda cls, inp: _classification_run(cls, "RotationDataset", inp, "x_rot"), rotation_judge,
@@ -392,3 +483,4 @@ EXERCISES = [
              colorization_net_replay_schema, private=("probe", "weights")),
 ]
 check_rotation_dataset, check_jigsaw_dataset, check_colorization_dataset, check_colorization_net = map(checker, EXERCISES)
+EXERCISES += BATCH_EXERCISES

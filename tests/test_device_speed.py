@@ -1,0 +1,27 @@
+"""benchmarks/device_speed.py end to end on the CPU (--smoke): every part runs and is recorded.
+
+The GPU-only fields (CUDA events, profiler, sync debug mode) stay null here; on a GPU
+``benchmarks/device_speed.sh`` fills them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import device_speed
+from benchmarks.methods import METHODS
+
+pytestmark = pytest.mark.integration
+
+
+def test_smoke_run_records_every_method_probe_and_tsne(tmp_path):
+    out = tmp_path / "speed.json"
+    device_speed.main(["--smoke", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["smoke"] and set(report["methods"]) == set(METHODS)
+    assert all(row["host_ms_per_step"] > 0 and row["ms_per_step"] is None for row in report["methods"].values())
+    assert report["probes"]["01_pretext_tasks"]["representations"] == 5
+    assert report["probes"]["01_pretext_tasks"]["largest_difference_points"] <= 0.5
+    assert 0 < report["tsne"]["selfsup_tsne_cpu"]["trustworthiness"] <= 1
