@@ -33,9 +33,9 @@
 # %% [markdown]
 # ## Setup
 #
-# The first code cell above (written by the course build, the same in every notebook) installs the
-# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the cells below
-# use: run it first, also after a restart. The constants below are the only knobs.
+# The first code cell below (written by the course build, the same in every notebook) installs the
+# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the other cells
+# use: run it first, also after a restart. The constants of the cell after it are the only knobs.
 # `runtime.setting(name, full=..., grading=...)` picks the value for the current mode (you can
 # override any of them with an environment variable `SELFSUP_<NAME>`).
 
@@ -481,13 +481,15 @@ viz.tsne_grid(embeddings)
 # is the mean over the draws, the band the range from the worst to the best draw, and the last
 # point the probe on all labels from Part 5.
 #
-# **Cost** (measured by the course with `benchmarks/label_efficiency_cost.py` on real CIFAR-10
-# features of a random-init backbone, 2 CPU cores): the nine probes of one method (3 draws at 10,
-# 100 and 1,000 labels per class) took 9 s, against 23 s for one probe on all 50,000 labels. On a
-# GPU these small fits are bound by how often L-BFGS evaluates the loss (a forward and backward
-# pass each), not by the number of images, and the nine probes take 1,613 evaluations against 235
-# for the full probe: so expect, as an estimate for a T4, about seven times the time of one full
-# probe per method. In grading mode (400 images) the whole part takes under 2 s. The cell prints how long it took in your run.
+# **Cost.** Two records of the course. On 2 CPU cores, on the features of a random-init backbone
+# (`benchmarks/label_efficiency_cost.py`, `benchmarks/results/2026-11-30-label-efficiency-cost-cpu.json`),
+# the nine probes of one method (3 draws at 10, 100 and 1,000 labels per class) took 8.8 s,
+# against 22.6 s for one probe on all 50,000 labels, although they evaluate the loss 1,613 times
+# (a forward and backward pass each) against 235: small fits are cheap per evaluation. On one
+# NVIDIA H200, where each evaluation costs about the same whatever the number of images, this
+# whole part (five methods) took 43.3 s in the reference run
+# (`benchmarks/results/2026-11-30-nvidia-h200.json`, the README's time per section). A T4 has not
+# been timed. The cell prints how long it took in your run.
 
 # %%
 started = time.perf_counter()

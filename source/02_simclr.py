@@ -37,9 +37,9 @@
 # %% [markdown]
 # ## Setup
 #
-# The first code cell above (written by the course build, the same in every notebook) installs the
-# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the cells below
-# use: run it first, also after a restart. The constants below are the only knobs.
+# The first code cell below (written by the course build, the same in every notebook) installs the
+# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the other cells
+# use: run it first, also after a restart. The constants of the cell after it are the only knobs.
 # `runtime.setting(name, full=..., grading=...)` picks the value for the current mode (you can
 # override any of them with an environment variable `SELFSUP_<NAME>`). The training recipe
 # (learning rate, temperature, schedule) is explained in Part 4.
@@ -70,7 +70,7 @@ PROBE_ITERATIONS = runtime.setting("PROBE_ITERATIONS", full=500, grading=100)  #
 # sweep includes the TEMPERATURE of Part 4.
 ABLATION_EPOCHS = runtime.setting("ABLATION_EPOCHS", full=3, grading=1)
 ABLATION_IMAGES = runtime.setting("ABLATION_IMAGES", full=50000, grading=64)
-ABLATION_TEMPERATURES = tuple(sorted({0.1, TEMPERATURE, 0.5, 1.0}))
+ABLATION_TEMPERATURES = tuple(sorted({0.05, 0.1, 0.2, 0.3, 0.5, 1.0, TEMPERATURE}))
 # Part 6: labelled training images per class, and random draws of them per budget.
 LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
 LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
@@ -84,8 +84,10 @@ features = {}  # method -> (train features, train labels, test features, test la
 # The whole split sits on `DEVICE` as one uint8 tensor, and `data.DeviceLoader` cuts batches by
 # index: no per-image Python runs during training. The seed version of this practical augmented
 # every image with PIL in a CPU `DataLoader`; on a 2-core machine like Colab's, the course measured
-# 30-50 s per epoch for that augmentation alone, while the GPU waits. Here the augmentations also
-# run on the GPU, on whole batches.
+# that augmentation alone at 91.6 s per epoch with `num_workers=0` and 102.5 s with 2 workers, while
+# the GPU would wait (`benchmarks/results/2026-11-28-simclr-speed-cpu.json`: 2 cores of a shared
+# machine that other jobs were loading, so an idle machine may be faster). Here the augmentations
+# also run on the GPU, on whole batches.
 #
 # Batches are `(x, y)`: normalised float images `[B, 3, 32, 32]` and labels `[B]`. SimCLR never
 # looks at `y`; only the linear probe does.
@@ -386,9 +388,11 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 #   rate of `3e-3`, ten times higher. The warm-up keeps the first steps, when BatchNorm statistics
 #   and the similarities are still random, from diverging; the decay lets the last epochs settle;
 # * **the temperature**: 0.2 instead of 0.3. A lower temperature sharpens the softmax, so the
-#   gradient concentrates on the hardest negatives in the batch, which matters when the batch only
-#   holds 510 of them. Too low and a few false negatives (same class, different image) dominate;
-#   the bonus ablation at the end lets you see this trade-off in your own run;
+#   gradient concentrates on the negatives most similar to the anchor, the hardest of the 510 in
+#   the batch. Some of those are false negatives (other images of the same class), so a very low
+#   temperature could also push apart what should stay together; whether it does within this
+#   budget is a question for a measurement, not for this paragraph. The bonus Part 8 sweeps the
+#   temperature and says what the course's recorded runs show so far;
 # * **the crop scale**: crops of 20-100% of the image rather than the paper's 8-100% (made for
 #   224-pixel ImageNet images): a 32x32 image has little to spare;
 # * **a BatchNorm in the projection head**, as in SimCLR v2.
@@ -554,11 +558,10 @@ print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2
 # the best draw, and the last point the probe on all labels. The figure has the same style as in
 # Notebook 1, so you can put the two side by side.
 #
-# **Cost.** As in Notebook 1 (measured there): on 2 CPU cores the nine probes of one backbone cost
-# less than one probe on all 50,000 labels; on a GPU, where these small fits are bound by the
-# number of L-BFGS loss evaluations rather than by the images, expect about seven times one full
-# probe per backbone (an estimate from the evaluation counts). In grading mode the part takes under a second. The
-# cell prints how long it took in your run.
+# **Cost.** On 2 CPU cores the nine probes of one backbone took less time than one probe on all
+# 50,000 labels (Notebook 1 quotes the record). On one NVIDIA H200 this part took 15.7 s for both
+# backbones in the course's reference run (`benchmarks/results/2026-11-30-nvidia-h200.json`, the
+# README's time per section); a T4 has not been timed. The cell prints how long it took in your run.
 
 # %%
 started = time.perf_counter()
@@ -597,14 +600,25 @@ print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ran
 # ## Part 8 - Bonus (not graded): the temperature
 #
 # The temperature decides how peaked the softmax over candidates is. We train a fresh model for
-# `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES`, which includes the
-# `TEMPERATURE` of Part 4 (the dashed line), and probe it. Before you look at the plot, guess: which
-# temperature wins, and is the curve flat or sharply peaked? Then read the answer off **your** plot.
+# `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES` (0.05 to 1.0, including
+# the `TEMPERATURE` of Part 4, the dashed line), every one from the same seed `SEED`, and probe it.
+# Before you look at the plot, guess: which temperature wins, and is the curve flat or sharply
+# peaked? Then read the answer off **your** plot.
+#
+# **What the course has recorded so far.** Its reference run (2026-11-30, one NVIDIA H200, seed 0
+# only, 3 epochs per temperature on all 50,000 images;
+# `benchmarks/results/2026-11-30-nvidia-h200.json`) swept four temperatures, 0.1, 0.2, 0.5 and 1.0,
+# and measured 64.4%, 63.7%, 62.9% and 61.8%: the probe fell at every step up, and the best point
+# was the lowest temperature tried. That sweep cannot say whether a still lower temperature hurts,
+# and 0.05 and 0.3 have not been recorded by the course yet: your run is the first measurement of
+# them you will see. With one seed, nothing recorded says how much these numbers move from one
+# training seed to the next.
 #
 # The error bars are one standard error of each accuracy, `sqrt(p (1 - p) / n)` for a probe
-# scored on `n` test images: the noise of measuring on a finite test set. They leave out the
-# noise of training (another seed gives another network), so two points whose bars overlap are
-# not different, and two whose bars do not overlap may still be. Is the temperature of Part 4 the
+# scored on `n` test images: the noise of measuring on a finite test set. Two points whose bars
+# overlap are not shown to differ: the run has not resolved their difference, which may still be
+# real. The bars also leave out the noise of training (another seed gives another network), so
+# even two points whose bars do not overlap may differ by chance. Is the temperature of Part 4 the
 # best of the short runs, beyond that noise? If not, what would you change, and what does that
 # say about tuning on short runs?
 
@@ -618,17 +632,20 @@ for temperature in ABLATION_TEMPERATURES:
 
 accuracy = torch.tensor(list(ablation.values()))
 error = (accuracy * (1 - accuracy) / len(test_gpu)).sqrt()
-fig, ax = plt.subplots(figsize=(5.5, 3.5))
+fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.errorbar(list(ablation), 100 * accuracy, yerr=100 * error, marker="o", capsize=3,
-            label=f"probe +- 1 standard error ({len(test_gpu):,} test images)")
+            label=f"probe +- 1 standard error ({len(test_gpu):,} test images), seed {SEED}")
 ax.axvline(TEMPERATURE, color="gray", linestyle="--", label=f"TEMPERATURE of Part 4 ({TEMPERATURE})")
+# The random-init probe of Part 5 sets the scale: the y axis starts at it, not at the lowest point.
+ax.axhline(100 * results["random init"], color="black", linestyle=":", label="random init (Part 5)")
+ax.set_ylim(min(100 * results["random init"], 100 * accuracy.min().item()) - 2, 100 * accuracy.max().item() + 3)
 ax.set_xscale("log")
 ax.set_xticks(list(ablation), [str(t) for t in ablation])
 ax.minorticks_off()
 ax.set_xlabel("temperature")
-ax.set_ylabel("linear probe (%)")
+ax.set_ylabel("linear-probe test accuracy (%)")
 ax.set_title(f"SimCLR temperature ablation (epochs per run: {ABLATION_EPOCHS})")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="lower left")
 fig.tight_layout()
 plt.show()
 
