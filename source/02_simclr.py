@@ -55,7 +55,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from selfsup import checks, data, models, probe, reference, runtime, train, viz
+from selfsup import checks, data, geometry, models, monitor, probe, reference, runtime, train, viz
 
 NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=64)
@@ -74,6 +74,9 @@ ABLATION_TEMPERATURES = tuple(sorted({0.05, 0.1, 0.2, 0.3, 0.5, 1.0, TEMPERATURE
 # Part 6: labelled training images per class, and random draws of them per budget.
 LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
 LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
+# Part 4's k-NN monitor: labelled training images that vote, and held-out test images it classifies.
+KNN_MEMORY = runtime.setting("KNN_MEMORY", full=10000, grading=128)
+KNN_QUERIES = runtime.setting("KNN_QUERIES", full=2000, grading=100)
 
 results = {}   # method -> linear-probe test accuracy, filled as the notebook runs
 features = {}  # method -> (train features, train labels, test features, test labels), for Part 6
@@ -323,13 +326,25 @@ checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 #
 # **Mixed precision.** On a GPU, `train.fit` runs every training step inside
 # `torch.autocast(dtype=torch.float16)`: the model's matrix products run in float16 and `z`
-# arrives in float16 (which overflows above 65,504: `exp(1 / 0.05)` alone is about 4.9e8). Casting
-# with `.float()` is **not** enough inside autocast: autocast decides the precision of each
+# arrives in float16. Half precision can hurt a contrastive loss in two ways.
+#
+# * **Resolution.** Just below 1, float16 has steps of 2^-11, about 0.0005: cosines of 0.9998 and
+#   1.0 become the same number. That is not a corner case: a randomly initialised network gives
+#   almost every pair of views a cosine near 1 (Part 5.2 shows it and says why), so similarities
+#   computed in float16 blur exactly the differences the loss has to learn from.
+# * **Overflow.** float16 ends at 65,504 and `exp(1 / 0.05)` alone is about 4.9e8: a loss that
+#   takes `exp` of the logits itself, on float16 tensors, returns inf or NaN. (Under autocast on a
+#   GPU, PyTorch already runs `exp`, `logsumexp`, `softmax` and the losses such as `F.cross_entropy`
+#   in float32: see the lists in `torch/include/ATen/autocast_mode.h`. So this bites float16
+#   inputs outside autocast.)
+#
+# Casting with `.float()` is **not** enough inside autocast: autocast decides the precision of each
 # operation, and a matrix product of two float32 tensors still runs in half precision. To compute
 # the similarities in float32, turn autocast off around them, as `simclr_step` below does for the
 # augmentation: `with torch.autocast(device_type=z1.device.type, enabled=False):`, then `.float()`.
-# The checks run your loss on float16 inputs and inside float16 autocast, and accept it if it stays
-# finite and within 0.1% of its own float32 value (half-precision rounding is fine, overflow is not).
+# The checks run your loss on float16 inputs and inside float16 autocast: it must stay finite, and
+# on a batch whose negatives all have cosine 0.9998 and whose positives have cosine 1 (at
+# temperature 0.01) it must match the float32 loss to 0.1%; in half precision it is off by about 1%.
 #
 # Create every new tensor on the inputs' device (`device=z1.device`).
 
@@ -346,8 +361,8 @@ def nt_xent_loss(z1, z2, temperature):
         A scalar tensor (float32): the mean of the loss over the 2N anchors. It does not depend on
         the norms of the rows of ``z1`` and ``z2`` (they are L2-normalised inside) and it is
         symmetric: ``nt_xent_loss(z1, z2, t) == nt_xent_loss(z2, z1, t)``. Called inside
-        ``torch.autocast`` or on float16 inputs it stays finite and within 0.1% (relative) of its
-        float32 value.
+        ``torch.autocast`` or on float16 inputs it computes the similarities in float32: it stays
+        finite and within 0.1% (relative) of the float32 loss, also when every cosine is near 1.
 
     Hint:
         Inside ``with torch.autocast(device_type=z1.device.type, enabled=False):``,
@@ -412,25 +427,49 @@ def simclr_step(model, batch, augment, temperature):
     return nt_xent_loss(z1, z2, temperature)
 
 
-def train_simclr(num_epochs, temperature, dataset, desc):
-    """A fresh SmallConvNet + ProjectionHead trained with SimCLR; returns (model, history)."""
+def train_simclr(num_epochs, temperature, dataset, desc, knn=None):
+    """A fresh SmallConvNet + ProjectionHead trained with SimCLR; returns (model, history).
+
+    With ``knn`` (a ``monitor.KNNMonitor``), the backbone's k-NN accuracy is also measured before
+    training and after every epoch, into ``knn.accuracies``.
+    """
     runtime.seed_everything(SEED)
     model = SimCLRModel(models.SmallConvNet(), ProjectionHead())
     loader = data.DeviceLoader(dataset, BATCH_SIZE, shuffle=True, drop_last=True, seed=SEED)
+    if knn is not None:
+        loader = knn.watch(loader, model.backbone)
     step = functools.partial(simclr_step, augment=simclr_augment(), temperature=temperature)
     history = train.fit(model, loader, step, num_epochs, LR, DEVICE, weight_decay=WEIGHT_DECAY, desc=desc)
     return model, history
 
 
-simclr, history = train_simclr(NUM_EPOCHS, TEMPERATURE, train_gpu.subset(TRAIN_IMAGES, seed=SEED), desc="SimCLR")
+knn = monitor.KNNMonitor(train_gpu.subset(KNN_MEMORY, seed=SEED), test_gpu.subset(KNN_QUERIES, seed=SEED), DEVICE)
+simclr, history = train_simclr(NUM_EPOCHS, TEMPERATURE, train_gpu.subset(TRAIN_IMAGES, seed=SEED), desc="SimCLR",
+                               knn=knn)
+chance_loss = math.log(2 * BATCH_SIZE - 1)
 print(f"epochs: {NUM_EPOCHS}, training time {history.seconds:.1f} s ({history.seconds / NUM_EPOCHS:.1f} s per epoch); "
-      f"final loss {history.epoch_losses[-1]:.3f}; chance level log(2N - 1) = {math.log(2 * BATCH_SIZE - 1):.3f}")
-viz.loss_curves({"SimCLR": history.epoch_losses}, ylabel="NT-Xent")
+      f"loss of the first step {history.step_losses[0]:.3f}, of the last epoch {history.epoch_losses[-1]:.3f}; "
+      f"log(2N - 1) = {chance_loss:.3f}")
+print("k-NN accuracy (before training, then after each epoch): " + ", ".join(f"{100 * a:.1f}%" for a in knn.accuracies))
+viz.training_curves(history.step_losses, len(history.step_losses) // NUM_EPOCHS, ylabel="NT-Xent",
+                    chance=chance_loss, chance_label="log(2N - 1): all candidates equally similar",
+                    knn=knn.accuracies, knn_chance=1 / len(data.CLASSES))
 
 # %% [markdown]
-# The loss starts near `log(2N - 1)` (every candidate equally similar) and falls as the network
-# learns to pick the positive out of the batch. It never reaches zero: some negatives are other
-# images of the same kind, and the augmentations are strong enough to make some pairs genuinely hard.
+# On the left, the thin line is the loss of every step and the dots the mean of each epoch; the
+# dashed line is `log(2N - 1)`, the loss of a network that finds all 2N - 1 candidates equally
+# similar. Compare the first step with it (both are printed above): a random network is not that
+# network. It already tells some views apart (Part 5.3 measures how often it ranks the positive
+# first), so the loss can start below the dashed line. The loss then falls as the network learns
+# to pick the positive out of the batch. It never reaches zero: some negatives are other images
+# of the same kind, and the augmentations are strong enough to make some pairs genuinely hard.
+#
+# On the right is the **k-NN monitor**, what self-supervised libraries watch during training: after
+# every epoch (and once before the first), the features `h` of `KNN_MEMORY` labelled training
+# images vote, 20 nearest by cosine similarity, for the class of `KNN_QUERIES` test images
+# (`selfsup.monitor`). Labels are used only to measure, never to train. Chance is 10%. The
+# monitor costs two passes of feature extraction per epoch and draws no random numbers, so the
+# training run is the same with or without it.
 #
 # ## Part 5 - What did it learn?
 #
@@ -470,38 +509,75 @@ viz.tsne_plot(test_feats[keep], test_labels[keep], "SimCLR features h (CIFAR-10 
 # their projections `z`, ordered `[view 1 of images 0-15, view 2 of images 0-15]`. The black lines
 # separate the two views' blocks; the circles mark the positives, the two off-diagonal lines
 # `(i, i + 16)` and `(i + 16, i)`, which light up for a good model. The random-init model is on
-# the left for comparison.
+# the left for comparison. The bottom row shows the same projections **centred**: the mean of the
+# 32 projections is subtracted from each before the cosine is taken.
 
 # %%
 @torch.no_grad()
-def view_similarities(model, x, augment):
-    """Cosine similarities ``[2B, 2B]`` of the projections of two views of every image of ``x``."""
+def view_projections(model, x, augment):
+    """Projections ``z`` ``[2B, 128]`` (CPU) of two views of every image of ``x``: ``[view 1 of all, view 2 of all]``."""
     model.eval()
     view1, view2 = two_views(x, augment)
     _, z = model(torch.cat([view1, view2]))
-    z = F.normalize(z.float(), dim=1)
-    return (z @ z.T).cpu()
+    return z.float().cpu()
 
 
 runtime.seed_everything(SEED)
 x, _ = test_gpu.batch(torch.arange(16))
 n = len(x)
 rows = torch.arange(2 * n)  # view i's positive is view (i + n) mod 2n
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    image = ax.imshow(view_similarities(model, x, simclr_augment()), vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.axhline(n - 0.5, color="black", linewidth=1)
-    ax.axvline(n - 0.5, color="black", linewidth=1)
-    ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
-               label="positive pairs")
-    ax.set_title(f"{name}: cosine similarity of z")
-    ax.set_xlabel("view 1 | view 2")
-    ax.set_ylabel("view 1 | view 2")
-axes[0].legend(loc="upper right", fontsize=7)
-fig.colorbar(image, ax=axes, shrink=0.8)
+fig, axes = plt.subplots(2, 2, figsize=(10, 9))
+for col, (name, model) in enumerate([("random init", random_model), ("SimCLR", simclr)]):
+    z = view_projections(model, x, simclr_augment())
+    for row, centre in enumerate((False, True)):
+        ax = axes[row, col]
+        image = ax.imshow(geometry.cosine_similarities(z, centre=centre), vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.axhline(n - 0.5, color="black", linewidth=1)
+        ax.axvline(n - 0.5, color="black", linewidth=1)
+        ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
+                   label="positive pairs")
+        ax.set_title(f"{name}: cosine similarity of {'centred ' if centre else ''}z", fontsize=10)
+        ax.set_xlabel("view 1 | view 2")
+        ax.set_ylabel("view 1 | view 2")
+    print(f"{name}: {100 * geometry.mean_direction_share(z):.0f}% of the energy of z lies along the mean projection")
+axes[0, 0].legend(loc="upper right", fontsize=7)
+fig.colorbar(image, ax=axes, shrink=0.6)
 plt.show()
 
 # %% [markdown]
+# **Why is the random-init matrix almost solid red?** Every one of its cosines is close to 1: the
+# outputs of the random network share one large common direction, and each output is that
+# direction plus a small part that depends on the image. The line printed above measures it, as
+# the share of the projections' energy that lies along their mean (about `1 / 32` for 32 random
+# directions, 100% if they were all the same vector). It comes from the architecture, not from
+# the images. Three of its parts add something that is the same for every input: each ReLU
+# outputs only non-negative values and each max-pooling keeps the larger of four, so their outputs
+# have a positive mean in every channel; and every convolution and linear layer adds its bias.
+# Meanwhile PyTorch's default initialisation (weights and biases uniform in `+-1 / sqrt(fan_in)`)
+# makes every layer's weights shrink what passes through them to about a third of its second
+# moment, while the biases and the rectifying layers add a fresh common part each time; after the
+# seven layers of backbone and head the common part dominates. (In eval mode a BatchNorm that has
+# never trained uses its initial statistics, mean 0 and variance 1, and changes nothing.) The
+# course measured this on CPU with the same seed and the same 512 test images as Part 5.3
+# (`benchmarks/random_init_geometry.py`, `benchmarks/results/2026-12-03-random-init-geometry-cpu.json`):
+# the mean cosine of the random-init projections is 0.984 and 98.3% of their energy lies along
+# their mean. On Gaussian-noise images instead of CIFAR-10 the mean cosine is 0.997, so the images
+# are not the cause. With any one of the three parts left in and the other two taken out (ReLU ->
+# identity, max-pooling -> average pooling, biases -> 0) it stays between 0.96 and 0.99 on noise
+# images; with all three taken out it falls to zero (-0.0002; 0.016 on the CIFAR-10 views). In
+# training mode, where BatchNorm normalises with the batch's own statistics, it is 0.34: the
+# first training steps do not see this collapse.
+#
+# Yet the same random backbone probes at about 52% (Part 5.1) and ranks the positive first far
+# above chance (Part 5.3). The linear probe **standardises** every feature first, subtracting its
+# mean over the training images, so the common direction never reaches the classifier; a cosine
+# similarity does not centre, so it sees little else. Centring (the bottom row) removes the shared
+# part: the random-init cosines spread out around 0 and the positives begin to show. What
+# centring does not change much is the order of the candidates: in the record above the random
+# network ranks the positive first for 7.3% of the views, and 8.0% after centring. The trained
+# network needs no centring: SimCLR's loss itself pushes the views of different images apart,
+# which spreads the projections over the sphere.
+#
 # ### 5.3 Positives against negatives
 #
 # Over a larger batch of test images, the histogram of positive similarities (the two views of one
@@ -509,7 +585,8 @@ plt.show()
 # **ranking accuracy** asks, for each of the 2N views, whether its positive is the most similar of
 # the 2N - 1 other views: exactly the decision that NT-Xent trains. Chance is `1 / (2N - 1)`.
 # The histograms are densities (each has area 1), each panel on its own vertical scale: compare
-# where the two histograms of a panel lie, not the heights across panels.
+# where the two histograms of a panel lie, not the heights across panels. The bottom row is the
+# same, centred.
 
 # %%
 def positives_and_negatives(similarities):
@@ -532,18 +609,23 @@ def ranking_accuracy(similarities):
 runtime.seed_everything(SEED)
 n_pairs = min(512, len(test_gpu))
 x, _ = test_gpu.batch(torch.arange(n_pairs))
-ranking = {}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    similarities = view_similarities(model, x, simclr_augment())
-    positives, negatives = positives_and_negatives(similarities)
-    ranking[name] = ranking_accuracy(similarities)
-    ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
-    ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
-    ax.set_title(f"{name}: ranking accuracy {100 * ranking[name]:.1f}%")
-    ax.set_xlabel("cosine similarity of z")
-    ax.set_ylabel("density")
-axes[0].legend()
+ranking = {}  # method -> ranking accuracy of the positive (not centred)
+fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
+for col, (name, model) in enumerate([("random init", random_model), ("SimCLR", simclr)]):
+    z = view_projections(model, x, simclr_augment())
+    for row, centre in enumerate((False, True)):
+        ax = axes[row, col]
+        similarities = geometry.cosine_similarities(z, centre=centre)
+        positives, negatives = positives_and_negatives(similarities)
+        accuracy = ranking_accuracy(similarities)
+        if not centre:
+            ranking[name] = accuracy
+        ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
+        ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
+        ax.set_title(f"{name}{', centred' if centre else ''}: ranking accuracy {100 * accuracy:.1f}%", fontsize=10)
+        ax.set_xlabel(f"cosine similarity of {'centred ' if centre else ''}z")
+        ax.set_ylabel("density")
+axes[0, 0].legend()
 fig.tight_layout()
 plt.show()
 print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2 * n_pairs - 1):.2f}%")
@@ -716,4 +798,26 @@ plt.show()
 # images close in those few directions. The comparison with Notebook 1 must be made at equal label
 # budgets and equal training budgets (10 epochs, the same backbone); a method that wins with all
 # labels need not win with 10.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 5 (2 pts)
+# Look at the two panels of the training figure in Part 4. What does the k-NN curve tell you that
+# the loss curve alone cannot? Describe one situation in which the loss keeps falling while the
+# features stop getting better, and say which curve you would use to compare two temperatures,
+# and why.
+
+# %% [markdown] answer="q_knn_monitor" points=2
+# ### BEGIN SOLUTION
+# The loss measures how well the network solves its own task, picking this view's partner out of
+# the batch, not whether its features group images by class; the k-NN accuracy on held-out images
+# measures the latter directly, without training anything. The loss can keep falling because the
+# network finds cues that identify an image but not its class: colour statistics if the colour
+# augmentation were weak, exact textures, or by memorising the training images, while the k-NN
+# curve flattens. Its value also depends on the temperature and the batch size (its scale is
+# log(2N - 1), and dividing by a smaller temperature changes every logit), so losses of runs at two
+# temperatures cannot be compared with each other; k-NN accuracies can. A good answer quotes the
+# student's curves (e.g. the epoch after which the k-NN accuracy stops rising while the loss still
+# falls) and notes that choosing settings on the test slice used for monitoring would make it part
+# of the training decisions: a separate validation slice is the clean choice.
 # ### END SOLUTION

@@ -37,17 +37,21 @@ nt_xent_cross_entropy = nt_xent  # the notebook's solution: cross-entropy over t
 
 def nt_xent_logsumexp(z1, z2, temperature):
     """Positives from the row-wise dot product of the two views, denominators by logsumexp."""
-    a = F.normalize(z1.float(), dim=-1)
-    b = F.normalize(z2.float(), dim=-1)
-    z = torch.cat([a, b])
-    sim = z @ z.T / temperature
-    sim = sim - torch.diag_embed(torch.full((z.shape[0],), float("inf"), device=z.device))
-    positive = (a * b).sum(-1) / temperature
-    return (torch.logsumexp(sim, dim=1) - positive.repeat(2)).mean()
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        a = F.normalize(z1.float(), dim=-1)
+        b = F.normalize(z2.float(), dim=-1)
+        z = torch.cat([a, b])
+        sim = z @ z.T / temperature
+        sim = sim - torch.diag_embed(torch.full((z.shape[0],), float("inf"), device=z.device))
+        positive = (a * b).sum(-1) / temperature
+        return (torch.logsumexp(sim, dim=1) - positive.repeat(2)).mean()
 
 
+@torch.autocast("cpu", enabled=False)
+@torch.autocast("cuda", enabled=False)
 def nt_xent_per_view(z1, z2, temperature):
-    """Two blocks (anchor view 1, anchor view 2), each a log-softmax over [cross-view | same-view without self]."""
+    """Two blocks (anchor view 1, anchor view 2), each a log-softmax over [cross-view | same-view without self];
+    autocast left by a decorator."""
     a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
     n = a.shape[0]
     losses = []
@@ -59,7 +63,15 @@ def nt_xent_per_view(z1, z2, temperature):
     return torch.cat(losses).mean()
 
 
-CORRECT_NT_XENT = [nt_xent_cross_entropy, nt_xent_logsumexp, nt_xent_per_view]  # + in_input_dtype, float_only
+def nt_xent_float64(z1, z2, temperature):
+    """Everything in float64 (autocast leaves float64 alone), returned as float64."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).double(), dim=1)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+CORRECT_NT_XENT = [nt_xent_cross_entropy, nt_xent_logsumexp, nt_xent_per_view, nt_xent_float64]
 
 
 def no_self_mask(z1, z2, temperature):
@@ -149,10 +161,12 @@ def exp_in_input_dtype(z1, z2, temperature):
 
 
 def cpu_only(z1, z2, temperature):
+    """Leaves autocast as the notebook says, but makes the mask and the targets on the default device."""
     n = z1.shape[0]
-    z = _stack(z1, z2)
-    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
-    return F.cross_entropy(logits, _targets(n, "cpu"))
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z = _stack(z1, z2)
+        logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+        return F.cross_entropy(logits, torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]))
 
 
 def returns_float(z1, z2, temperature):
@@ -195,6 +209,8 @@ WRONG_NT_XENT = [
     (no_offset, r"not finite.*i \+ N"),
     (fixed_temperature, r"at temperature 0\.07"),
     (exp_in_input_dtype, r"float16 inputs.*overflowed"),
+    (in_input_dtype, r"on float16 inputs, with N=\d+ pairs .*cosines together\. Cast z1 and z2 to float32"),
+    (float_only, r"inside torch.autocast.*cosines together\. Compute the similarities in float32 with autocast turned off"),
     (cpu_only, r"Take the device from the inputs"),
     (returns_float, r"should be a torch\.Tensor"),
     (detached, r"carries no gradient"),
@@ -204,9 +220,9 @@ WRONG_NT_XENT = [
 ]
 
 
-@pytest.mark.parametrize("loss", CORRECT_NT_XENT + [in_input_dtype, float_only], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("loss", CORRECT_NT_XENT, ids=lambda f: f.__name__)
 def test_nt_xent_accepts(loss):
-    """Correct losses pass, also those that round in half precision (the rule of HALF_RTOL)."""
+    """Correct losses pass: similarities in float32 (or float64), whatever the inputs' dtype and autocast."""
     accepts("test_nt_xent_loss", loss)
 
 
@@ -223,9 +239,38 @@ def test_public_nt_xent_teaches_what_needs_no_reference(loss, match):
     public_rejects("test_nt_xent_loss", loss, match)
 
 
+def test_near_one_case_separates_float32_from_half_precision_similarities():
+    """The near-1 case: float32 similarities give the closed form; a similarity matmul that runs in float16
+    (under autocast despite .float(), or on float16 inputs) rounds every cosine to 1 and gives log(2N - 1),
+    about 1% away: ten times HALF_RTOL, so the rule cannot be met by luck."""
+    z1, z2 = public.near_one_pair(4, 8)
+    t = public.NEAR_ONE_TEMPERATURE
+    exact = references.reference_nt_xent(z1, z2, t).item()
+    assert exact == pytest.approx(public.near_one_loss(z1, t), rel=1e-9)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert nt_xent(z1, z2, t).item() == pytest.approx(exact, rel=1e-6)
+        half = float_only(z1, z2, t).item()
+    assert half == pytest.approx(math.log(7), rel=1e-6)
+    assert abs(half - exact) / exact > 5 * public.HALF_RTOL
+    assert abs(in_input_dtype(z1.half(), z2.half(), t).item() - exact) / exact > 2 * public.HALF_RTOL
+
+
+def test_a_tensor_made_on_the_default_device_is_caught_where_the_meta_inputs_conclude_nothing():
+    """A loss that leaves autocast with device_type=z1.device.type cannot run on meta inputs (autocast has no
+    meta device), so the device is checked by making the default device meta instead."""
+    z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
+    assert public.default_device_probe(nt_xent, z1, z2) == 0
+    assert public.default_device_probe(nt_xent_per_view, z1, z2) == 0
+    assert public.default_device_probe(cpu_only, z1, z2) == 1
+    with pytest.raises(RuntimeError):
+        with torch.autocast(device_type="meta", enabled=False):
+            pass
+
+
 def test_half_precision_rule_follows_how_the_notebook_calls_the_loss():
-    """Under float16 autocast (train.fit on a GPU) a loss that rounds in half precision stays within
-    HALF_RTOL of its float32 value, one that overflows does not."""
+    """On the overflow case (large norms, temperature 0.05) a loss that only rounds in half precision stays
+    within HALF_RTOL of its float32 value, one that overflows does not: this case is about overflow,
+    the near-1 case about resolution."""
     z1 = 30 * torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
     z2 = 30 * torch.randn(16, 64, generator=torch.Generator().manual_seed(1))
     z2[:8] = z1[:8]

@@ -10,8 +10,12 @@ The NT-Xent check uses closed-form cases (N = 4 pairs, mean over 2N anchors):
 * ``z1 = z2 =`` the first N one-hot rows: the positive has cosine 1, the 2N - 2 negatives
   cosine 0, so the loss is ``log(1 + (2N - 2) exp(-1 / temperature))`` (0.5944 at 0.5);
 
+* ``z1 = z2`` rows whose negatives all have cosine ``1 - 0.0002`` (:func:`near_one_pair`): the loss
+  is ``log(1 + (2N - 2) exp(-0.0002 / temperature))``, which only a loss that computes the
+  similarities in float32 gets right on float16 inputs and under float16 autocast;
+
 and properties every correct loss has: symmetry in the two views, invariance to the norms of
-the rows, and agreement with itself in float16 and under mixed precision.
+the rows, and agreement with itself in float16 and under mixed precision (no overflow).
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ TEMPERATURES = (0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
 #: Relative tolerance of the loss in float16 and under float16 autocast, the way ``train.fit``
 #: calls it on a GPU: about float16's machine epsilon (2^-10). Overflow is never tolerated.
 HALF_RTOL = 1e-3
+#: The near-1 case: embeddings whose negatives all have cosine ``1 - NEAR_ONE_GAP`` and whose
+#: positives have cosine 1, at ``NEAR_ONE_TEMPERATURE``. float16 resolves steps of 2^-11 (about
+#: 0.0005) just below 1, so a similarity computed in half precision rounds both to 1 and the
+#: loss becomes log(2N - 1); in float32 it is ``log(1 + (2N - 2) exp(-NEAR_ONE_GAP / t))``, about
+#: 1% lower. (A random-init network gives every pair of views a cosine near 1: Notebook 2, Part 5.)
+NEAR_ONE_GAP, NEAR_ONE_TEMPERATURE = 2e-4, 0.01
 
 
 def toy_images(n: int = 16, seed: int = 0, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -451,6 +461,31 @@ def one_hot_loss(n: int, temperature: float) -> float:
     return math.log(1 + (2 * n - 2) * math.exp(-1.0 / temperature))
 
 
+def near_one_pair(n: int, dim: int, g: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z1 = z2`` ``[n, dim]`` (``dim > n``), every row ``a e_0 + b e_i`` on its own basis vector ``e_i``:
+    positives have cosine 1, all negatives ``a^2 / (a^2 + b^2) = 1 - NEAR_ONE_GAP`` (up to rounding).
+
+    The values are exact in float16 (the case runs on float16 inputs too); with ``g``, the coordinates
+    are permuted, their signs flipped and the rows scaled by a power of two.
+    """
+    b = torch.tensor(math.sqrt(NEAR_ONE_GAP / (1 - NEAR_ONE_GAP))).half().float()
+    z = torch.zeros(n, dim)
+    z[:, 0] = 1.0
+    z[torch.arange(n), torch.arange(1, n + 1)] = b
+    if g is not None:
+        signs = torch.randint(0, 2, (dim,), generator=g).float() * 2 - 1
+        z = (z * signs)[:, torch.randperm(dim, generator=g)] * 2.0 ** int(torch.randint(-2, 5, (1,), generator=g))
+    return z, z.clone()
+
+
+def near_one_loss(z1: torch.Tensor, temperature: float) -> float:
+    """Closed form of NT-Xent on :func:`near_one_pair`: the negatives' cosine computed in float64 from ``z1``."""
+    z = torch.nn.functional.normalize(z1.double(), dim=1)
+    negative = float(z[0] @ z[1])
+    n = len(z1)
+    return math.log(1 + (2 * n - 2) * math.exp((negative - 1) / temperature))
+
+
 def loss_inputs(seed: int | None) -> dict:
     """Closed-form fixtures, random cases (any N and D, all temperatures), huge norms and half precision."""
     g = generator(seed, 25)
@@ -463,9 +498,11 @@ def loss_inputs(seed: int | None) -> dict:
     big2[0] = big1[0]
     half1, half2 = 30 * torch.randn(16, 64, generator=g), 30 * torch.randn(16, 64, generator=g)
     half2[:8] = half1[:8]  # positives of cosine 1: exp(1 / 0.05) overflows float16
+    near_one = near_one_pair(4, 8) if seed is None else \
+        near_one_pair(int(torch.randint(2, 9, (1,), generator=g)), int(torch.randint(10, 65, (1,), generator=g)), g)
     return {"fixtures": nt_xent_fixtures(4, seed=0 if seed is None else subseed(g)), "cases": cases,
             "big": (big1, big2), "half": (half1.half().float(), half2.half().float()),
-            "grad": (torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g))}
+            "grad": (torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)), "near_one": near_one}
 
 
 def loss_value(nt_xent_loss, z1: torch.Tensor, z2: torch.Tensor, temperature: float,
@@ -501,6 +538,11 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
     out["float16"] = value(half1.half(), half2.half(), 0.05, " in float16")
     with torch.autocast(device_type=half1.device.type, dtype=torch.float16):
         out["autocast"] = value(half1, half2, 0.05, " inside torch.autocast(dtype=torch.float16)")
+    near1, near2 = inp["near_one"]
+    out["near_one_float16"] = value(near1.half(), near2.half(), NEAR_ONE_TEMPERATURE, " in float16, all cosines near 1")
+    with torch.autocast(device_type=near1.device.type, dtype=torch.float16):
+        out["near_one_autocast"] = value(near1, near2, NEAR_ONE_TEMPERATURE,
+                                         " inside torch.autocast(dtype=torch.float16), all cosines near 1")
     try:  # the meta device stands in for a GPU: a tensor made on the CPU inside the loss cannot meet it
         result = nt_xent_loss(torch.empty(4, 8, device="meta"), torch.empty(4, 8, device="meta"), 0.5)
         out["meta"] = 0 if isinstance(result, torch.Tensor) and result.device.type == "meta" else 2
@@ -508,6 +550,7 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
         out["meta"] = 1 if "device" in str(error) else 3
     except Exception:  # noqa: BLE001 - an operation the meta device cannot run: nothing to conclude
         out["meta"] = 3
+    out["default_meta"] = default_device_probe(nt_xent_loss, *inp["grad"])
     z1, z2 = (z.clone() for z in inp["grad"])
     value(z1, z2, 0.2)
     out["after_1"], out["after_2"] = z1, z2
@@ -523,6 +566,25 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
         expect(g1 is not None and g2 is not None, name, "the loss does not depend on both z1 and z2.")
         out["grad_1"], out["grad_2"] = expect_tensor(g1, name, "dL/dz1"), expect_tensor(g2, name, "dL/dz2")
     return out
+
+
+def default_device_probe(nt_xent_loss, z1: torch.Tensor, z2: torch.Tensor) -> int:
+    """Run the loss on CPU inputs while tensors made without ``device=`` land on the meta device.
+
+    The meta-input probe of :func:`loss_run` concludes nothing for a loss that leaves autocast
+    with ``torch.autocast(device_type=z1.device.type, enabled=False)`` (autocast has no meta
+    device); this one does: a mask or targets made without ``device=z1.device`` meet the CPU
+    inputs on another device. Returns 0 (the loss stayed on the inputs' device), 1 (a tensor
+    was made on the default device) or 3 (another error: nothing to conclude).
+    """
+    try:
+        with torch.device("meta"):
+            result = nt_xent_loss(z1.clone(), z2.clone(), 0.5)
+        return 0 if isinstance(result, torch.Tensor) and result.device.type == "cpu" else 1
+    except RuntimeError as error:
+        return 1 if "device" in str(error) else 3
+    except Exception:  # noqa: BLE001 - not about devices: the other cases report it
+        return 3
 
 
 def diagnose_identical(value: float, n: int, temperature: float) -> str:
@@ -600,13 +662,27 @@ def loss_judge(out: dict, inp: dict) -> None:
                f"same values): it {'overflowed' if not math.isfinite(value) else 'lost precision'} in half precision. "
                "Compute the similarities in float32 with autocast turned off: under torch.autocast, .float() alone "
                "does not keep a matrix product in float32. See the exercise's docstring.")
+    n, t = len(inp["near_one"][0]), NEAR_ONE_TEMPERATURE
+    expected, collapsed = near_one_loss(inp["near_one"][0], t), math.log(2 * n - 1)
+    for key, how, fix in (
+            ("near_one_float16", "on float16 inputs", "Cast z1 and z2 to float32 (.float()) before the matrix product."),
+            ("near_one_autocast", "inside torch.autocast(dtype=torch.float16), as train.fit calls it on a GPU",
+             "Compute the similarities in float32 with autocast turned off: under torch.autocast, .float() alone does "
+             "not keep a matrix product in float32. See the exercise's docstring.")):
+        value = float(out[key])
+        expect(close(value, expected, HALF_RTOL), name,
+               f"{how}, with N={n} pairs whose negatives have cosine {1 - NEAR_ONE_GAP} and positives cosine 1 "
+               f"(temperature {t}), the loss is {value:.5f}"
+               + (" = log(2N - 1), as if positives and negatives had the same similarity," if close(value, collapsed, 1e-4)
+                  else "") + f" instead of {expected:.5f}. Just below 1, float16 only resolves steps of about 0.0005, "
+               f"so half-precision similarities round these cosines together. {fix}")
     expect(torch.equal(out["after_1"], inp["grad"][0]) and torch.equal(out["after_2"], inp["grad"][1]), name,
            "the loss modified z1 or z2 in place (e.g. z1 /= norm); compute new tensors instead.")
     expect(bool(out["requires_grad"]), name,
            "the loss carries no gradient: don't detach, call .item() or use numpy inside.")
     expect(bool(torch.isfinite(out["grad_1"]).all() and torch.isfinite(out["grad_2"]).all()), name,
            "the gradients of the loss are not finite.")
-    expect(int(out["meta"]) != 1, name,
+    expect(int(out["meta"]) != 1 and int(out["default_meta"]) != 1, name,
            "the loss builds a tensor on the CPU while the embeddings live on another device. Take the device from the "
            "inputs: torch.arange(n, device=z1.device), torch.eye(..., device=z1.device).")
     expect(int(out["meta"]) != 2, name, "the loss was computed on another device than its inputs.")
