@@ -180,6 +180,16 @@ viz.loss_curves({"supervised": history.epoch_losses}, ylabel="cross-entropy")
 #
 # Wrap a base dataset so that item `i` is a rotated copy of base image `i` and its rotation label.
 # Use `torch.rot90(x, k, dims=(-2, -1))`, which rotates **counter-clockwise** by `k * 90` degrees.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `random.randrange(n)` returns an int from `0` to `n - 1`, each equally likely.
+# * Read the base item as a pair and ignore its class label: the rotation is the only label here.
+# * `dims=(-2, -1)` names the plane of height and width, whatever comes before them.
+# * Return a tuple `(image, label)` with the label a plain Python int, so that the DataLoader
+#   stacks the labels into one int64 tensor.
+#
+# </details>
 
 # %% solution="rotation_dataset"
 class RotationDataset(Dataset):
@@ -195,7 +205,8 @@ class RotationDataset(Dataset):
         an int drawn uniformly from {0, 1, 2, 3} each time the item is read.
 
     Hint:
-        ``random.randrange(4)`` draws the label; rotate by that same label.
+        Draw the label first, uniformly among the four rotations, with Python's ``random`` module
+        (the DataLoader seeds it in every worker), then turn the image by that many quarter turns.
     """
 
     def __init__(self, base):
@@ -256,6 +267,16 @@ evaluate("rotation", rotation_model.backbone)
 # Tiles are numbered row by row: **0 = top-left, 1 = top-right, 2 = bottom-left, 3 = bottom-right**.
 # For the permutation `perm = PERMUTATIONS[k]`, **output position `p` holds input tile `perm[p]`**
 # (a *gather*). For example `perm = (1, 0, 2, 3)` swaps the two top tiles.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * With `h = H // 2` and `w = W // 2`, the tile in row `r` and column `c` is the slice of rows
+#   `r * h` to `(r + 1) * h` and of columns `c * w` to `(c + 1) * w`; tile number `2 * r + c`.
+# * A list comprehension over `perm` picks the input tiles for output positions 0, 1, 2, 3.
+# * `torch.cat` joins along an existing dimension: `dim=2` (width) puts tiles side by side,
+#   `dim=1` (height) stacks rows. Check the output against `x` for the identity permutation.
+#
+# </details>
 
 # %%
 PERMUTATIONS = list(itertools.permutations(range(4)))
@@ -276,7 +297,8 @@ class JigsawDataset(Dataset):
         pixels), and ``perm_index`` an int drawn uniformly from 0-23 each time the item is read.
 
     Hint:
-        Cut ``x`` into a list of 4 tiles, reorder the list, then ``torch.cat`` the rows back.
+        Cut ``x`` into its four tiles in row-major order, gather them in the order the permutation
+        names, then glue them back: two tiles side by side per row, two rows on top of each other.
     """
 
     def __init__(self, base):
@@ -332,6 +354,16 @@ evaluate("jigsaw", jigsaw_model.backbone)
 # the normalisation first with `data.denormalize`), repeated over 3 channels so the backbone's first
 # layer is unchanged, and normalised again with `data.normalize` - the same normalisation as the
 # colour target.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Unpacking a `[3, H, W]` tensor (`r, g, b = pixels`) gives three `[H, W]` channels.
+# * The luma is then one `[H, W]` tensor; `unsqueeze(0)` makes it `[1, H, W]`, and `expand` or
+#   `repeat` along the first dimension makes three copies of it.
+# * `data.normalize` applies each channel's own mean and standard deviation, so the three
+#   normalised gray channels are *not* equal to each other, and that is right.
+#
+# </details>
 
 # %% solution="colorization_dataset"
 class ColorizationDataset(Dataset):
@@ -348,7 +380,8 @@ class ColorizationDataset(Dataset):
         pixels (a round trip through uint8 or PIL), nothing more.
 
     Hint:
-        ``data.denormalize(x)`` gives pixels in [0, 1]; ``.expand(3, -1, -1)`` repeats one channel.
+        Work in pixel units: undo the normalisation, take the weighted sum of the three channels,
+        repeat it into three identical channels and normalise that; the target is ``x`` itself.
     """
 
     def __init__(self, base):
@@ -381,6 +414,17 @@ checks.pretext.check_colorization_dataset(ColorizationDataset, strict=True)
 # `[(0 - mean_c) / std_c, (1 - mean_c) / std_c]`. Make the output range match exactly: end with a
 # sigmoid (pixels in [0, 1]) and map it with `data.normalize`. Then every output is a valid colour
 # and the loss never asks for the impossible.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Start from a 4x4 grid: 4 -> 8 -> 16 -> 32 takes three doublings. With, say, 128 channels the
+#   linear layer needs `128 * 4 * 4` outputs, and `.view(-1, 128, 4, 4)` makes them a grid.
+# * A `ConvTranspose2d` with `kernel_size=4, stride=2, padding=1` maps `H` to exactly `2 H`.
+#   Halve the channels as the maps grow and end with 3; a `BatchNorm2d` and a `ReLU` after each
+#   of them but the last help training.
+# * `torch.sigmoid`, then `data.normalize`, on the decoder's `[B, 3, 32, 32]` output.
+#
+# </details>
 
 # %% solution="colorization_net"
 class ColorizationNet(torch.nn.Module):
@@ -395,9 +439,9 @@ class ColorizationNet(torch.nn.Module):
         value inside the normalised pixel range of its channel.
 
     Hint:
-        ``Linear(256, 128 * 4 * 4)``, reshape to ``[B, 128, 4, 4]``, then three
-        ``ConvTranspose2d(kernel_size=4, stride=2, padding=1)`` double the size to 32x32;
-        finish with ``data.normalize(torch.sigmoid(out))``.
+        A linear layer turns the 256-d vector into a small stack of feature maps; transposed
+        convolutions, each doubling height and width, grow it to 32x32 with 3 channels; a sigmoid
+        puts every value in [0, 1], and the normalisation maps that to the target's units.
     """
 
     def __init__(self, backbone):

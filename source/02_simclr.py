@@ -127,6 +127,16 @@ viz.show_images([train_set[i][0] for i in range(8)], [data.CLASSES[train_set[i][
 #
 # Our images are **normalised** (`data.normalize`), but kornia's colour operations expect pixels in
 # [0, 1]: convert with `data.denormalize` before the transforms and back with `data.normalize` after.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `nn.Sequential(a, b, c, d)` applies four modules in order; kornia's transforms are modules.
+# * Build the chain in `simclr_augment` itself, outside the function you return, so that every
+#   call of `augment` reuses it; a nested `def` or a `lambda` can use it.
+# * Rounding can put a denormalised pixel a hair outside [0, 1]: `clamp(0, 1)` before the colour
+#   operations keeps them in their domain.
+#
+# </details>
 
 # %% solution="simclr_augment"
 def simclr_augment():
@@ -139,8 +149,8 @@ def simclr_augment():
         its own random crop, flip, colour jitter and grayscale. ``x`` is not modified.
 
     Hint:
-        Build ``ops = nn.Sequential(K.RandomResizedCrop(...), ...)`` once, then return
-        ``lambda x: data.normalize(ops(data.denormalize(x)))``.
+        Chain the four kornia transforms in one module, built once; the callable you return moves
+        a batch to pixel units, applies the chain and moves the result back to normalised units.
     """
     ### BEGIN SOLUTION
     ops = nn.Sequential(
@@ -169,6 +179,15 @@ checks.simclr.check_simclr_augment(simclr_augment, strict=True)
 # Return two independently augmented views of a batch. Calling `augment` once on the doubled batch
 # `torch.cat([x, x])` and splitting the result is just as correct (the parameters are drawn per
 # image) and faster on a GPU, because every kornia operation then runs once instead of twice.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * A batch of `2B` images, the first `B` and the last `B` being copies of `x`, gives its views in
+#   the same order: rows `i` and `B + i` are two views of image `i`.
+# * `Tensor.chunk(2)` (or slicing at `B`) splits a tensor into two halves along its first dim.
+# * Don't assume the views have the shape of `x`: an augmentation may crop or resize.
+#
+# </details>
 
 # %% solution="two_views"
 def two_views(x, augment):
@@ -184,7 +203,8 @@ def two_views(x, augment):
         different views of image ``i``.
 
     Hint:
-        ``augment(torch.cat([x, x])).chunk(2)``.
+        Each view is ``augment`` applied to the batch; because the random draw is per image, one
+        call on a batch that holds every image twice gives both views at once.
     """
     ### BEGIN SOLUTION
     view1, view2 = augment(torch.cat([x, x])).chunk(2)
@@ -221,6 +241,15 @@ viz.show_images(torch.cat([x, view1, view2]).cpu(), ["original"] * 8 + ["view 1"
 # A 2-layer MLP, 256 -> 256 -> 128, with a ReLU in between (a BatchNorm1d before the ReLU is
 # allowed and usually helps). The output must **not** end with a ReLU: `z` has to be free to point
 # in any direction, or two unrelated images could never have a negative cosine similarity.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `nn.Sequential` keeps its layers in order and registers their parameters with the module, so
+#   the optimiser sees them; store it as an attribute.
+# * A `BatchNorm1d(hidden_dim)` goes between the first linear layer and the ReLU, if you use one.
+# * Use the arguments, not fixed numbers: the check also builds `ProjectionHead(64, 32, 16)`.
+#
+# </details>
 
 # %% solution="projection_head"
 class ProjectionHead(nn.Module):
@@ -235,7 +264,9 @@ class ProjectionHead(nn.Module):
         ``[B, in_dim] -> [B, out_dim]``.
 
     Hint:
-        ``nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))``.
+        Two linear maps, the first ``in_dim -> hidden_dim``, the second ``hidden_dim -> out_dim``,
+        with a nonlinearity between them and nothing after the second; build them in
+        ``__init__`` from the three sizes, apply them in ``forward``.
     """
 
     def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
@@ -266,6 +297,14 @@ checks.simclr.check_projection_head(ProjectionHead, strict=True)
 #
 # Put the two together. The forward pass returns both `h` (what we keep) and `z` (what the loss
 # sees). The loss on `z` must train the backbone, so no `detach` anywhere.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Assigning a module to `self.<name>` in `__init__` registers its parameters with the model;
+#   the notebook later reads `model.backbone`, so use that name (and `head`).
+# * Return a tuple, representation first: `(h, z)`.
+#
+# </details>
 
 # %% solution="simclr_model"
 class SimCLRModel(nn.Module):
@@ -281,7 +320,8 @@ class SimCLRModel(nn.Module):
         ``z = head(h)`` ``[B, 128]``.
 
     Hint:
-        Compute ``h`` once and reuse it for ``z``.
+        Keep both parts as attributes; in ``forward`` compute ``h`` once and feed that same tensor
+        to the head.
     """
 
     def __init__(self, backbone, head):
@@ -347,6 +387,19 @@ checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 # temperature 0.01) it must match the float32 loss to 0.1%; in half precision it is off by about 1%.
 #
 # Create every new tensor on the inputs' device (`device=z1.device`).
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Leave autocast with a `with torch.autocast(device_type=z1.device.type, enabled=False):` block
+#   around the whole computation, and cast the stacked rows with `.float()` inside it.
+# * `F.normalize(..., dim=1)` makes every row unit length; a matrix times its own transpose then
+#   holds every cosine.
+# * `masked_fill` with a boolean identity matrix (`torch.eye(..., dtype=torch.bool)`) and
+#   `float("-inf")` removes the self-similarities: `exp(-inf) = 0` in the softmax.
+# * Row `i < N` has its positive in column `i + N`, row `i + N` in column `i`: two `torch.arange`
+#   ranges joined with `torch.cat` give all `2N` targets. `F.cross_entropy` takes the mean.
+#
+# </details>
 
 # %% solution="nt_xent_loss"
 def nt_xent_loss(z1, z2, temperature):
@@ -365,9 +418,9 @@ def nt_xent_loss(z1, z2, temperature):
         finite and within 0.1% (relative) of the float32 loss, also when every cosine is near 1.
 
     Hint:
-        Inside ``with torch.autocast(device_type=z1.device.type, enabled=False):``,
-        ``F.normalize`` the float32 rows, one matrix product, ``masked_fill`` of the diagonal with
-        ``float("-inf")``, then ``F.cross_entropy`` with targets ``[N, ..., 2N-1, 0, ..., N-1]``.
+        Stack both views into one ``[2N, D]`` matrix of unit rows in float32 (with autocast off);
+        all pairwise cosines divided by ``t`` are a ``[2N, 2N]`` matrix of logits; exclude each
+        row's own entry, and the loss is a cross-entropy whose targets are the positives' columns.
     """
     ### BEGIN SOLUTION
     n = z1.shape[0]

@@ -197,6 +197,17 @@ print("mask_ratio:", mae.config.mask_ratio, " norm_pix_loss:", mae.config.norm_p
 # Mask a given fraction of the patches, run the model, and return its reconstruction and the
 # mask as images. The reconstruction covers **every** patch (the decoder predicts the visible
 # ones too); we paste the visible patches back ourselves below.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Save `model.config.mask_ratio`, set yours, and put the old value back in the `finally:` of a
+#   `try:` around the forward pass, so that an error cannot leave the model changed.
+# * `model.unpatchify(logits, (H, W))` turns `[B, L, p*p*3]` into `[B, 3, H, W]`, still in
+#   normalised units; `hub.to_pixels` converts to pixels.
+# * `out.mask` is `[B, L]` in raster order: reshape it to `[B, 1, H // p, W // p]`, then
+#   `repeat_interleave(p, dim=...)` once along the rows and once along the columns.
+#
+# </details>
 
 # %% solution="mae_reconstruct"
 def mae_reconstruct(model, images, mask_ratio):
@@ -218,10 +229,9 @@ def mae_reconstruct(model, images, mask_ratio):
         ``model.config.mask_ratio`` is left as it was.
 
     Hint:
-        Set ``model.config.mask_ratio`` and restore it in a ``finally``. Then
-        ``model.unpatchify(out.logits, (H, W))`` gives ``[B, 3, H, W]``, ``hub.to_pixels`` undoes
-        the normalisation, and ``out.mask`` reshaped to the patch grid and repeated
-        ``patch_size`` times along H and W gives the pixel mask.
+        Change the masking ratio for this one call only, run the model once without gradients,
+        then turn its per-patch outputs back into pictures: the prediction with the model's own
+        inverse of patchifying, the mask by blowing each patch's 0 or 1 up to its pixels.
     """
     ### BEGIN SOLUTION
     b, _, height, width = images.shape
@@ -278,6 +288,16 @@ show_grid(rows, titles=["original", "masked", "reconstruction", "pasted"] * 2,
 # averaging the patch tokens works as well, and that is what we do.
 # With `pool=False` the function returns the patch tokens themselves, in their place in the
 # image (we use them for the PCA in Part B).
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Call the encoder, `model.vit`, not the whole model: the decoder is not needed.
+# * Even at mask ratio 0 the tokens come back shuffled: `out.ids_restore[b, i]` is where patch `i`
+#   sits in the shuffled sequence. `torch.gather` along dim 1, with that index expanded to
+#   `[B, L, D]`, reads every patch from its place.
+# * `last_hidden_state[:, 1:]` leaves out the CLS token (token 0).
+#
+# </details>
 
 # %% solution="mae_features"
 def mae_features(model, images, pool=True):
@@ -295,9 +315,8 @@ def mae_features(model, images, pool=True):
         give the same features on every call; ``model.config.mask_ratio`` is left as it was.
 
     Hint:
-        Even at mask ratio 0 the tokens come back shuffled: ``out.ids_restore[b, i]`` is where
-        patch ``i`` sits in the shuffled sequence, so ``torch.gather`` along dim 1 with it
-        (expanded to ``[B, L, D]``) restores the order.
+        Encode with every patch visible (ratio 0 for this call only), drop the CLS token, put the
+        patch tokens back in their places in the image, and average them when ``pool``.
     """
     ### BEGIN SOLUTION
     before = model.config.mask_ratio
@@ -364,6 +383,15 @@ record("MAE ViT-B/16, linear probe", probe.linear_probe(mae_train, mae_y_train, 
 # weights `[B, heads, 1 + L, 1 + L]` (token 0 is CLS, tokens `1..L` the patches in raster order;
 # rows are queries, columns keys, each row sums to 1). We want, in the last layer, the row of
 # the CLS query restricted to the patch keys, laid out on the patch grid.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Pass `output_attentions=True` to the forward call; the output's `attentions` is a tuple with
+#   one `[B, heads, 1 + L, 1 + L]` tensor per layer, the last layer at the end.
+# * Query 0 is CLS; keys `1:` are the patches, in raster order.
+# * `reshape` the `[B, heads, L]` result to `[B, heads, H // p, W // p]`. No gradients are needed.
+#
+# </details>
 
 # %% solution="cls_attention_maps"
 def cls_attention_maps(model, images):
@@ -381,8 +409,8 @@ def cls_attention_maps(model, images):
         on the patch in row ``i``, column ``j`` of the grid, in head ``k`` of the last layer.
 
     Hint:
-        ``model(pixel_values=images, output_attentions=True).attentions`` holds one tensor per
-        layer; the last one is ``[-1]``.
+        Ask the model for its attention weights, take the last layer, keep the CLS query's row
+        restricted to the patch keys, and lay it out on the patch grid.
     """
     ### BEGIN SOLUTION
     with torch.no_grad():
@@ -424,6 +452,16 @@ show_grid(rows, titles=["image"] + [f"head {k}" for k in range(dino_maps.shape[1
 # keep the **smallest set of patches that holds a fraction `keep` of the attention mass** (60% in
 # the paper). Sort the patches by attention, from most to least attended, and keep them until
 # their cumulative share of the map's total reaches `keep`.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `flatten(-2)` makes each map one row; dividing by its sum (keepdim) makes it a distribution.
+# * `sort(descending=True)` returns the sorted values and the order they came from; `cumsum`
+#   minus the values themselves is the mass ranked *before* each patch.
+# * `scatter` along the last dim, with that order, writes each decision back to its patch;
+#   `reshape(attn.shape)` restores the grid. Work in float64 to keep ties at `keep` exact.
+#
+# </details>
 
 # %% solution="foreground_mask"
 def foreground_mask(attn, keep=0.6):
@@ -439,9 +477,9 @@ def foreground_mask(attn, keep=0.6):
         least ``keep`` (the patch that crosses ``keep`` is included). ``attn`` is not modified.
 
     Hint:
-        Flatten the last two dims, divide by the sum, ``sort(descending=True)`` and ``cumsum``:
-        a patch is kept if the mass ranked *before* it is below ``keep``. ``scatter`` puts the
-        decisions back where the patches came from.
+        Normalise each map to sum 1, rank its patches from most to least attended, keep a patch
+        while the mass ranked before it is still below ``keep``, and put the decisions back in the
+        patches' original order.
     """
     ### BEGIN SOLUTION
     flat = attn.flatten(-2).double()
@@ -498,6 +536,18 @@ show_grid(rows, titles=["image", "DINOv2 attention", "DINOv2 60% mask", "supervi
 # most of the frame. What does hold for CIFAR-10's images is that the object sits in the middle,
 # so we orient the first component so that the patches on the **border** of the grid score lower,
 # on average, than those inside it.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Reshape to `[N * rows * cols, D]` and subtract the mean token. The rows of `Vh` from
+#   `torch.linalg.svd(x, full_matrices=False)` are the principal directions, so the scores on the
+#   first are the product of `x` with the first row.
+# * A boolean `[rows, cols]` grid that is True everywhere but `[1:-1, 1:-1]` marks the border;
+#   repeat it for the `N` images. Flip the sign of the scores if the border scores higher.
+# * Centre the foreground tokens again before the second decomposition; min-max scale each of
+#   the three score columns over the foreground; the background stays 0.
+#
+# </details>
 
 # %% solution="pca_rgb"
 def pca_rgb(patch_features):
@@ -519,10 +569,9 @@ def pca_rgb(patch_features):
           background.
 
     Hint:
-        Centre the ``N * rows * cols`` tokens (subtract their mean). The rows of ``Vh`` from
-        ``torch.linalg.svd(x, full_matrices=False)`` are the principal directions, so the scores on
-        the first one are ``x @ Vh[0]``. The border of a ``[rows, cols]`` grid is everything but
-        ``[1:-1, 1:-1]``.
+        Two principal component analyses, one singular value decomposition each: the first, of
+        all centred tokens and oriented by the border rule, splits foreground from background; the
+        second, of the foreground tokens only, gives three scores per patch that become RGB.
     """
     ### BEGIN SOLUTION
     n, rows, cols, d = patch_features.shape
@@ -586,6 +635,17 @@ print(f"foreground share: DINOv2 {dino_fg.float().mean():.0%}, MAE {mae_fg.float
 # that very close neighbours count much more than merely close ones. The `[M, N]` similarity
 # matrix of all test and training images can be large (2,000 x 10,000 here, 10,000 x 50,000 on
 # the full split), so compute it for a block of test images at a time, on the features' device.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `F.normalize(..., dim=1)` both sets once, in float32.
+# * A block of test rows times the transposed training matrix is that block's `[block, N]`
+#   similarities; `topk(k, dim=1)` returns the `k` largest values and their column indices,
+#   which index the training labels.
+# * `scatter_add_` along dim 1 adds each neighbour's weight into a `[block, C]` tensor of zeros
+#   at its label's column; `argmax(dim=1)` is the vote. Use `min(k, N)` neighbours.
+#
+# </details>
 
 # %% solution="knn_predict"
 def knn_predict(train_feats, train_labels, test_feats, k=20, temperature=0.07, chunk_size=1024):
@@ -605,8 +665,9 @@ def knn_predict(train_feats, train_labels, test_feats, k=20, temperature=0.07, c
         total weight among its ``k`` most cosine-similar training points.
 
     Hint:
-        ``F.normalize`` both sets, then per block ``sim = test @ train.T`` and
-        ``sim.topk(k, dim=1)``; ``scatter_add_`` the weights into a ``[block, C]`` tensor of votes.
+        Cosine similarity is a dot product of unit vectors. For each block of test points, keep the
+        ``k`` largest similarities and the labels of those neighbours, and add up
+        ``exp(similarity / temperature)`` per class: the class with the largest total wins.
     """
     ### BEGIN SOLUTION
     train = F.normalize(train_feats.float(), dim=1)
