@@ -48,7 +48,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from selfsup import augment, checks, data, models, probe, reference, runtime, train, viz
+from selfsup import augment, checks, data, models, probe, reference, runtime, scratch, train, viz
 
 NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=100)
@@ -59,6 +59,9 @@ NUM_WORKERS = runtime.setting("NUM_WORKERS", full=2, grading=0)
 # Part 6: labelled training images per class, and random draws of them per budget.
 LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
 LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
+# Part 6's baseline: optimiser steps of each network trained from scratch, and draws it is trained on.
+SCRATCH_STEPS = runtime.setting("SCRATCH_STEPS", full=500, grading=2)
+SCRATCH_RUNS = runtime.setting("SCRATCH_RUNS", full=1, grading=1)
 
 results = {}        # method -> linear-probe test accuracy, filled as the notebook runs
 pretext_scores = {}  # method -> accuracy (or loss) on the pretext task itself
@@ -540,7 +543,23 @@ viz.tsne_grid(embeddings)
 # NVIDIA H200, where each evaluation costs about the same whatever the number of images, this
 # whole part (five methods) took 43.3 s in the reference run
 # (`benchmarks/results/2026-11-30-nvidia-h200.json`, the README's time per section). A T4 has not
-# been timed. The cell prints how long it took in your run.
+# been timed. The second cell below prints how long the probes took in your run.
+#
+# **The baseline these curves must beat.** Few labels are worth something on their own: train the
+# same `SmallConvNet`, with a linear head, from scratch on the same `k` labelled images per class
+# (the same random draws as the probes use), with the crop-and-flip augmentation of the
+# supervised model of Part 1, for `SCRATCH_STEPS` optimiser steps at every budget
+# (`selfsup.scratch`). A representation helps with `k` labels only where its probe lies above this
+# network's test accuracy, the dashed black line of the figure. To keep the cost down it is
+# trained on the first `SCRATCH_RUNS` of the draws only. UvA's SimCLR tutorial and the Keras SimCLR
+# example make the same comparison. The next cell trains it and prints how long that took.
+
+# %%
+started = time.perf_counter()
+from_scratch = scratch.from_scratch(train_gpu, test_gpu, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS,
+                                    runs=SCRATCH_RUNS, steps=SCRATCH_STEPS, device=DEVICE, seed=SEED)
+print(f"trained from scratch in {time.perf_counter() - started:.0f} s: {scratch.describe(from_scratch)}")
+
 
 # %%
 started = time.perf_counter()
@@ -548,7 +567,8 @@ curves = {name: probe.label_efficiency(*feats, per_class=LABELS_PER_CLASS, draws
                                        seed=SEED) for name, feats in features.items()}
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
-viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")
+viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)",
+                     baseline=from_scratch)
 for name, curve in curves.items():
     print(f"{name:>13}: " + ", ".join(f"{k} per class {100 * sum(a) / len(a):.1f}%" for k, a in curve.items()))
 

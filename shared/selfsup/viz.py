@@ -218,7 +218,9 @@ def bar_chart(results: Mapping[str, float], title: str = "Linear-probe accuracy"
 
 
 def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: Mapping[str, float],
-                     per_class_all: int, title: str = "Linear probe with few labels (CIFAR-10 test)"):
+                     per_class_all: int, title: str = "Linear probe with few labels (CIFAR-10 test)",
+                     baseline: Mapping[int, Sequence[float]] | None = None,
+                     baseline_label: str = "trained from scratch on the same labels"):
     """Test accuracy against labelled training images per class, one line per method.
 
     Args:
@@ -227,6 +229,10 @@ def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: 
         full: ``{method: accuracy with every label}``, drawn at ``per_class_all``.
         per_class_all: training images per class of the whole split (the last point).
         title: the figure's title.
+        baseline: the same shape for a network trained from scratch on those labels
+            (:func:`selfsup.scratch.from_scratch`), drawn as a dashed black line: what the curves
+            have to beat.
+        baseline_label: its legend entry.
 
     Each line is the mean over the draws; the band spans the lowest to the highest draw.
     """
@@ -243,6 +249,12 @@ def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: 
                                         high + [100 * full[method]], mean + [100 * full[method]])
         ax.plot(budgets, mean, marker="o", color=colours(n % 10), label=method)
         ax.fill_between(budgets, low, high, color=colours(n % 10), alpha=0.2, linewidth=0)
+    if baseline:
+        budgets = sorted(baseline)
+        ax.plot(budgets, [100 * float(np.mean(baseline[k])) for k in budgets], color="black", linestyle="--",
+                marker="s", label=baseline_label)
+        ax.fill_between(budgets, [100 * min(baseline[k]) for k in budgets], [100 * max(baseline[k]) for k in budgets],
+                        color="black", alpha=0.1, linewidth=0)
     ticks = sorted({k for c in curves.values() for k in c} | {per_class_all})
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"all ({k:,})" if k == per_class_all else f"{k:,}" for k in ticks])
