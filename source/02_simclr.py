@@ -365,7 +365,69 @@ checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 # is equally likely and the loss is `log(2N - 1) = log 7 = 1.9459`; if `z1 = z2 =` one-hot rows,
 # the positive has cosine 1 and the negatives 0, and the loss is `log(1 + 6 exp(-2)) = 0.5944`.
 #
-# ### Exercise 2.5 - `nt_xent_loss` (4 pts)
+# ### Exercise 2.5 - `nt_xent_loop` (2 pts)
+#
+# First write the loss the way the formula reads: a Python `for` loop over the 2N anchors, each
+# anchor's `l_i` computed from its own similarities to the other rows, then the mean. It is slow,
+# but every line is one symbol of the formula, which makes it the version to trust. In Exercise
+# 2.6 you vectorise it, and the cell after that runs your two versions on the same batch: they must
+# agree. Which rows are an anchor's candidates, which one is its positive, how to take the log of
+# a sum of exponentials without overflow: those decisions are yours, and the checks test each.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Stack `z1` and `z2` into `z` (`[2N, D]`) and normalise every row once, before the loop.
+# * For anchor `i`, the positive is row `(i + N) % (2N)`; the candidates are all rows but `i`
+#   (a list of indices, or a boolean mask with row `i` switched off).
+# * `torch.logsumexp(logits, dim=0)` is the stable `log(sum(exp(logits)))`. Then
+#   `l_i = logsumexp(candidates' cosines / t) - positive's cosine / t`.
+# * Collect the `2N` values with `torch.stack` and take the mean: the result must stay a tensor,
+#   so that gradients flow.
+#
+# </details>
+
+# %% solution="nt_xent_loop"
+def nt_xent_loop(z1, z2, temperature):
+    """NT-Xent computed one anchor at a time: the formula of Part 3, literally.
+
+    Args:
+        z1: projections of the first views, ``[N, D]``, N >= 1.
+        z2: projections of the second views, ``[N, D]``; ``z2[i]`` is the positive of ``z1[i]``.
+        temperature: ``t > 0``; the cosine similarities are divided by it.
+
+    Returns:
+        A scalar tensor: the mean of ``l_i`` over the 2N anchors, each ``l_i`` computed in its own
+        iteration of a Python loop. It equals ``nt_xent_loss(z1, z2, temperature)``.
+
+    Hint:
+        Normalise the stacked rows once; for each anchor find its positive and its candidates
+        (every other row), and its loss is a log-sum-exp over the candidates minus the positive.
+    """
+    ### BEGIN SOLUTION
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    n2 = z.shape[0]
+    losses = []
+    for i in range(n2):
+        others = torch.arange(n2, device=z.device) != i
+        positive = (i + n2 // 2) % n2
+        logits = z[others] @ z[i] / temperature
+        losses.append(torch.logsumexp(logits, dim=0) - z[positive] @ z[i] / temperature)
+    return torch.stack(losses).mean()
+    ### END SOLUTION
+
+
+# %% tests="test_nt_xent_loop" points=2
+checks.simclr.check_nt_xent_loop(nt_xent_loop)
+### BEGIN HIDDEN TESTS
+checks.simclr.check_nt_xent_loop(nt_xent_loop, strict=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2.6 - `nt_xent_loss` (4 pts)
+#
+# Now the same loss without a Python loop: one matrix product gives all `(2N)^2` similarities at
+# once, and what your loop did anchor by anchor (leave the anchor out, pick its positive) becomes
+# a mask and a vector of targets.
 #
 # **Mixed precision.** On a GPU, `train.fit` runs every training step inside
 # `torch.autocast(dtype=torch.float16)`: the model's matrix products run in float16 and `z`
@@ -442,6 +504,14 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss)
 ### BEGIN HIDDEN TESTS
 checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# Your two versions side by side, on one batch of 64 pairs: they must agree (if they do not, one of
+# them is wrong, and its check says which), and the cell prints how much faster the vectorised
+# one is on this machine.
+
+# %%
+comparison = checks.simclr.compare_nt_xent(nt_xent_loop, nt_xent_loss)
 
 # %% [markdown]
 # ## Part 4 - Training

@@ -725,3 +725,154 @@ def test_checks_leave_the_random_state_alone():
     public.check_two_views(views_two_calls, strict=True)
     public.check_nt_xent_loss(nt_xent_logsumexp, strict=True)
     assert torch.equal(torch.rand(3), expected)
+
+
+# =========================================================================== NT-Xent as a loop (Exercise 2.5)
+def _rows(z1, z2):
+    return F.normalize(torch.cat([z1, z2]).float(), dim=1)
+
+
+def loop_solution(z1, z2, temperature):
+    """The notebook's solution: boolean mask of the other rows, logsumexp per anchor."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    losses = []
+    for i in range(n2):
+        others = torch.arange(n2) != i
+        logits = z[others] @ z[i] / temperature
+        losses.append(torch.logsumexp(logits, dim=0) - z[(i + n2 // 2) % n2] @ z[i] / temperature)
+    return torch.stack(losses).mean()
+
+
+def loop_cross_entropy(z1, z2, temperature):
+    """Per anchor, F.cross_entropy over the other rows, the positive's index shifted past the anchor."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    total = 0.0
+    for i in range(n2):
+        index = [k for k in range(n2) if k != i]
+        positive = index.index((i + n2 // 2) % n2)
+        logits = torch.stack([z[i] @ z[k] for k in index]) / temperature
+        total = total + F.cross_entropy(logits[None], torch.tensor([positive]))
+    return total / n2
+
+
+def loop_pairs(z1, z2, temperature):
+    """Loop over the N pairs, both directions per pair, in float64 with explicit exp and log of a max-shifted sum."""
+    a, b = F.normalize(z1.double(), dim=1), F.normalize(z2.double(), dim=1)
+    z = torch.cat([a, b])
+    n = a.shape[0]
+    losses = []
+    for i in range(n):
+        for anchor, partner in ((i, i + n), (i + n, i)):
+            logits = torch.cat([z[:anchor], z[anchor + 1:]]) @ z[anchor] / temperature
+            top = logits.max()
+            losses.append(top + torch.log(torch.exp(logits - top).sum()) - z[partner] @ z[anchor] / temperature)
+    return torch.stack(losses).mean()
+
+
+CORRECT_LOOPS = [loop_solution, loop_cross_entropy, loop_pairs]
+
+
+def _loop(z1, z2, temperature, candidates, positive, reduce=torch.mean, normalise=True, scale=None):
+    """A loop with one decision changed: ``candidates(i, n2)`` and ``positive(i, n2)`` give indices."""
+    z = _rows(z1, z2) if normalise else torch.cat([z1, z2]).float()
+    n2 = z.shape[0]
+    scale = scale or (lambda s: s / temperature)
+    losses = [torch.logsumexp(scale(z[candidates(i, n2)] @ z[i]), dim=0) - scale(z[positive(i, n2)] @ z[i])
+              for i in range(n2)]
+    return reduce(torch.stack(losses))
+
+
+def _others(i, n2):
+    return [k for k in range(n2) if k != i]
+
+
+def _partner(i, n2):
+    return (i + n2 // 2) % n2
+
+
+def loop_with_self(z1, z2, t):
+    return _loop(z1, z2, t, lambda i, n2: list(range(n2)), _partner)
+
+
+def loop_cross_view_only(z1, z2, t):
+    return _loop(z1, z2, t, lambda i, n2: [(k + n2 // 2) % n2 for k in range(n2 // 2)] if i < n2 // 2
+                 else list(range(n2 // 2)), _partner)
+
+
+def loop_temperature_multiplied(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, scale=lambda s: s * t)
+
+
+def loop_summed(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, reduce=torch.sum)
+
+
+def loop_unnormalised(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, normalise=False)
+
+
+def loop_first_view_only(z1, z2, t):
+    """Only the N anchors of view 1."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    return torch.stack([torch.logsumexp(z[_others(i, n2)] @ z[i] / t, 0) - z[_partner(i, n2)] @ z[i] / t
+                        for i in range(n2 // 2)]).mean()
+
+
+def loop_positive_is_itself(z1, z2, t):
+    """The positive index without the N offset: the anchor itself, which is not among its candidates."""
+    return _loop(z1, z2, t, _others, lambda i, n2: i)
+
+
+def loop_returns_float(z1, z2, t):
+    return float(loop_solution(z1, z2, t))
+
+
+WRONG_LOOPS = [
+    (loop_with_self, r"log\(2N\).*Mask the self-similarity"),
+    (loop_cross_view_only, r"log\(N\).*both views"),
+    (loop_temperature_multiplied, r"multiplied the similarities by the temperature"),
+    (loop_summed, r"summed over the anchors"),
+    (loop_unnormalised, r"cosine similarities"),
+    (loop_first_view_only, r"L\(z1, z2\).*loop over all 2N anchors"),
+    (loop_returns_float, r"should be a torch\.Tensor"),
+]
+
+
+@pytest.mark.parametrize("loss", CORRECT_LOOPS, ids=lambda f: f.__name__)
+def test_nt_xent_loop_accepts(loss):
+    accepts("test_nt_xent_loop", loss)
+
+
+@pytest.mark.parametrize("loss,match", WRONG_LOOPS, ids=[f.__name__ for f, _ in WRONG_LOOPS])
+def test_nt_xent_loop_rejects(loss, match):
+    rejects("test_nt_xent_loop", loss, match)
+    public_rejects("test_nt_xent_loop", loss, match)
+
+
+def test_the_tilted_fixture_catches_a_positive_that_is_the_anchor_itself():
+    """On the classic fixtures an anchor and its positive coincide, so taking the anchor itself as its positive
+    gives the right loss there; the tilted fixture, where they differ, names the mistake."""
+    rejects("test_nt_xent_loop", loop_positive_is_itself, r"cosine 0\.6 .* not row i itself")
+    public_rejects("test_nt_xent_loop", loop_positive_is_itself, r"not row i itself")
+    z1, z2 = public.tilted_pair(4)
+    assert references.reference_nt_xent(z1, z2, 0.5).item() == pytest.approx(math.log(1 + 6 * math.exp(-1.2)))
+
+
+def test_loop_reference_judge_catches_what_the_closed_forms_miss():
+    """A loop with a fixed temperature except at the fixtures' temperatures passes every public closed form;
+    the grader's comparison with the reference on random cases fails it."""
+    def fixed_temperature_loop(z1, z2, t):
+        return loop_solution(z1, z2, t if t in (0.1, 0.5, 1.0) else 0.5)
+
+    public.check_nt_xent_loop(fixed_temperature_loop)
+    rejects("test_nt_xent_loop", fixed_temperature_loop, r"the reference")
+
+
+def test_compare_nt_xent_agrees_on_the_solutions_and_names_a_disagreement(capsys):
+    out = public.compare_nt_xent(loop_solution, nt_xent_cross_entropy, n=8, dim=16)
+    assert out["difference"] < 1e-5 and "they agree" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="one of them is wrong"):
+        public.compare_nt_xent(loop_solution, no_self_mask, n=8, dim=16)

@@ -1,4 +1,4 @@
-"""Checks of Notebook 2 (SimCLR): the five exercises, defined once (see :mod:`._core`).
+"""Checks of Notebook 2 (SimCLR): the six exercises, defined once (see :mod:`._core`).
 
 Each public check takes your function or class (not an instance), runs it on small CPU inputs
 and tests what the exercise's docstring promises. A failure names the likely mistake.
@@ -440,7 +440,7 @@ def model_judge(out: dict, inp: dict) -> None:
     expect(bool(out["trains"]), name, "h and z should carry gradients in training mode.")
 
 
-# ----------------------------------------------------------------------------- Exercise 2.5
+# ----------------------------------------------------------------------------- Exercise 2.6
 def nt_xent_fixtures(n: int = 4, dim: int = 128, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The closed-form fixtures of the NT-Xent check, as ``{name: (z1, z2)}`` with ``[n, dim]`` each.
 
@@ -557,9 +557,16 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
     out["requires_grad"], out["grad_1"], out["grad_2"] = False, torch.zeros(0), torch.zeros(0)
     if not (torch.equal(z1, inp["grad"][0]) and torch.equal(z2, inp["grad"][1])):
         return out  # edited in place: the judge says so (with requires_grad, the edit would raise instead)
-    z1, z2 = (z.clone().requires_grad_() for z in inp["grad"])
-    loss = loss_value(nt_xent_loss, z1, z2, 0.2, name)
-    out["requires_grad"] = bool(loss.requires_grad)
+    out.update(gradients(nt_xent_loss, inp["grad"], name))
+    return out
+
+
+def gradients(nt_xent, inputs: tuple[torch.Tensor, torch.Tensor], name: str) -> dict:
+    """``requires_grad`` of an NT-Xent exercise's loss at temperature 0.2 on ``inputs``, and its gradients
+    ``grad_1``, ``grad_2`` (empty when it carries none)."""
+    z1, z2 = (z.clone().requires_grad_() for z in inputs)
+    loss = loss_value(nt_xent, z1, z2, 0.2, name)
+    out = {"requires_grad": bool(loss.requires_grad), "grad_1": torch.zeros(0), "grad_2": torch.zeros(0)}
     if loss.requires_grad:
         with calling(name, "loss.backward()"):
             g1, g2 = torch.autograd.grad(loss, (z1, z2), allow_unused=True)
@@ -626,13 +633,14 @@ def diagnose_one_hot(value: float, n: int, temperature: float) -> str:
     return f"got {value:.4f}. Divide the cosine similarities by the temperature and mask only the diagonal."
 
 
-def loss_judge(out: dict, inp: dict) -> None:
-    name, n = "nt_xent_loss", 4
+def judge_fixtures(name: str, out: dict, temperatures) -> None:
+    """The closed forms of :func:`nt_xent_fixtures` (N = 4) and their scale invariance, for any NT-Xent exercise."""
+    n = 4
     value = float(out["identical"])
     expect(math.isclose(value, math.log(2 * n - 1), abs_tol=1e-4), name,
            f"for {2 * n} identical embeddings every candidate is equally similar, so the loss should be log(2N - 1) = "
            f"{math.log(2 * n - 1):.4f}; {diagnose_identical(value, n, 0.5)}")
-    for t, value in zip(TEMPERATURES, out["one_hot"].tolist()):
+    for t, value in zip(temperatures, out["one_hot"].tolist()):
         expected = one_hot_loss(n, t)
         expect(close(value, expected, 1e-4), name,
                f"for z1 = z2 = one-hot rows (positive cosine 1, negatives 0) at temperature {t} the loss should be "
@@ -641,6 +649,11 @@ def loss_judge(out: dict, inp: dict) -> None:
     expect(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5), name,
            f"scaling the embeddings by 5 changed the loss from {a:.4f} to {b:.4f}: L2-normalise z1 and z2 "
            "(F.normalize(z, dim=1)) before the dot products, so that they are cosine similarities.")
+
+
+def loss_judge(out: dict, inp: dict) -> None:
+    name = "nt_xent_loss"
+    judge_fixtures(name, out, TEMPERATURES)
     for (z1, _, t), value, swapped, scaled in zip(inp["cases"], *(out[k].tolist() for k in ("cases", "swapped",
                                                                                            "scaled"))):
         expect(close(swapped, value), name,
@@ -688,12 +701,104 @@ def loss_judge(out: dict, inp: dict) -> None:
     expect(int(out["meta"]) != 2, name, "the loss was computed on another device than its inputs.")
 
 
+# ----------------------------------------------------------------------------- Exercise 2.5 (the loop)
+#: Largest N of the loop's random cases: a Python loop over 2N anchors is slow, and small cases say enough.
+LOOP_MAX_N = 6
+#: Temperatures of the loop's one-hot closed form.
+LOOP_TEMPERATURES = (0.1, 0.5, 1.0)
+
+
+def loop_inputs(seed: int | None) -> dict:
+    """Closed-form fixtures (N = 4), small random cases (any N and D, all temperatures) and a gradient case."""
+    g = generator(seed, 26)
+    shapes = ((1, 3, 0.5), (3, 5, 0.1), (6, 16, 1.0)) if seed is None else \
+        [(int(torch.randint(1, LOOP_MAX_N + 1, (1,), generator=g)), int(torch.randint(3, 33, (1,), generator=g)),
+          TEMPERATURES[int(torch.randint(0, len(TEMPERATURES), (1,), generator=g))]) for _ in range(3)]
+    cases = [(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), t) for n, d, t in shapes]
+    return {"fixtures": nt_xent_fixtures(4, seed=0 if seed is None else subseed(g)), "cases": cases,
+            "grad": (torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)), "tilted": tilted_pair(4)}
+
+
+#: Cosine of a positive pair in the tilted fixture.
+TILT = 0.6
+
+
+def tilted_pair(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z1 = e_i`` and ``z2 = TILT e_i + sqrt(1 - TILT^2) e_(n+i)`` ``[n, 2n]``: each positive pair has cosine
+    ``TILT``, every other pair 0, so the loss is ``log(1 + (2N - 2) exp(-TILT / t))``; unlike the other
+    fixtures, an anchor and its positive differ."""
+    z1 = torch.eye(n, 2 * n)
+    z2 = TILT * z1 + math.sqrt(1 - TILT ** 2) * torch.eye(n, 2 * n).roll(n, dims=1)
+    return z1, z2
+
+
+def loop_run(nt_xent_loop, inp: dict) -> dict:
+    name = "nt_xent_loop"
+
+    def value(z1, z2, t):
+        return float(expect_tensor(loss_value(nt_xent_loop, z1, z2, t, name), name, "the loss").float())
+
+    f = inp["fixtures"]
+    out = {"identical": value(*f["identical"], 0.5), "one_hot": [value(*f["one_hot"], t) for t in LOOP_TEMPERATURES],
+           "random": value(*f["random"], 0.5), "random_x5": value(*f["random_x5"], 0.5),
+           "cases": [value(z1, z2, t) for z1, z2, t in inp["cases"]],
+           "swapped": [value(z2, z1, t) for z1, z2, t in inp["cases"]], "tilted": value(*inp["tilted"], 0.5)}
+    out.update(gradients(nt_xent_loop, inp["grad"], name))
+    return out
+
+
+def loop_judge(out: dict, inp: dict) -> None:
+    name, n = "nt_xent_loop", 4
+    judge_fixtures(name, out, LOOP_TEMPERATURES)
+    value, expected = float(out["tilted"]), math.log(1 + (2 * n - 2) * math.exp(-TILT / 0.5))
+    expect(close(value, expected, 1e-4), name,
+           f"when each positive pair has cosine {TILT} and every other pair 0 (temperature 0.5) the loss should be "
+           f"log(1 + (2N - 2) exp(-{TILT} / t)) = {expected:.4f}, got {value:.4f}. The positive of row i is row "
+           "(i + N) mod 2N, the other view of the same image, not row i itself.")
+    for (z1, _, t), value, swapped in zip(inp["cases"], out["cases"].tolist(), out["swapped"].tolist()):
+        expect(close(swapped, value), name,
+               f"L(z1, z2) = {value:.5f} but L(z2, z1) = {swapped:.5f} (N={len(z1)}, temperature {t}): loop over all "
+               "2N anchors, the rows of z1 and of z2.")
+    expect(out["grad_1"].numel() > 0 and bool(torch.isfinite(out["grad_1"]).all() and
+                                               torch.isfinite(out["grad_2"]).all()), name,
+           "the loss carries no finite gradient: build it from torch operations on z1 and z2 (no .item(), no numpy).")
+
+
+def compare_nt_xent(nt_xent_loop, nt_xent_loss, n: int = 64, dim: int = 128, seed: int = 0) -> dict:
+    """Your loop and your vectorised loss on the same random batch: their values must agree; how long each takes.
+
+    Not graded: it tells you whether the two exercises agree with each other, and what vectorising buys.
+
+    Returns:
+        ``{"loop": loss, "vectorised": loss, "difference": |loop - vectorised|, "loop_seconds", "vectorised_seconds"}``.
+    """
+    import time
+
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g)
+    out = {}
+    for key, loss in (("loop", nt_xent_loop), ("vectorised", nt_xent_loss)):
+        started = time.perf_counter()
+        with calling(loss.__name__, f"{loss.__name__}(z1, z2, 0.2) with N={n}, D={dim}"):
+            out[key] = float(loss(z1, z2, 0.2))
+        out[f"{key}_seconds"] = time.perf_counter() - started
+    out["difference"] = abs(out["loop"] - out["vectorised"])
+    expect(out["difference"] <= 1e-4 * max(1.0, abs(out["loop"])), "nt_xent_loss",
+           f"your loop gives {out['loop']:.6f} and your vectorised loss {out['vectorised']:.6f} on the same batch "
+           f"(N={n}, D={dim}, temperature 0.2): one of them is wrong. Their checks say which.")
+    print(f"loop {out['loop']:.6f} in {1000 * out['loop_seconds']:.1f} ms, vectorised {out['vectorised']:.6f} in "
+          f"{1000 * out['vectorised_seconds']:.1f} ms: they agree to {out['difference']:.1e}, the vectorised loss is "
+          f"{out['loop_seconds'] / max(out['vectorised_seconds'], 1e-9):.0f}x faster here.")
+    return out
+
+
 EXERCISES = [
     Exercise("test_simclr_augment", "simclr_augment", augment_inputs, augment_run, augment_judge),
     Exercise("test_two_views", "two_views", views_inputs, views_run, views_judge),
     Exercise("test_projection_head", "ProjectionHead", head_inputs, head_run, head_judge),
     Exercise("test_simclr_model", "SimCLRModel", model_inputs, model_run, model_judge),
+    Exercise("test_nt_xent_loop", "nt_xent_loop", loop_inputs, loop_run, loop_judge),
     Exercise("test_nt_xent_loss", "nt_xent_loss", loss_inputs, loss_run, loss_judge),
 ]
-check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loss = \
-    map(checker, EXERCISES)
+(check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loop,
+ check_nt_xent_loss) = map(checker, EXERCISES)
