@@ -62,6 +62,8 @@ LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
 # Part 6's baseline: optimiser steps of each network trained from scratch, and draws it is trained on.
 SCRATCH_STEPS = runtime.setting("SCRATCH_STEPS", full=500, grading=2)
 SCRATCH_RUNS = runtime.setting("SCRATCH_RUNS", full=1, grading=1)
+# Exercise 1.5: the probe's regularisation strengths to choose from.
+PROBE_CS = (0.01, 0.1, 1.0, 10.0)
 
 results = {}        # method -> linear-probe test accuracy, filled as the notebook runs
 pretext_scores = {}  # method -> accuracy (or loss) on the pretext task itself
@@ -571,6 +573,102 @@ viz.label_efficiency(curves, results, per_class_all, title="Linear probe with fe
                      baseline=from_scratch)
 for name, curve in curves.items():
     print(f"{name:>13}: " + ", ".join(f"{k} per class {100 * sum(a) / len(a):.1f}%" for k, a in curve.items()))
+
+# %% [markdown]
+# ### Exercise 1.5 - `cross_validate` (2 pts): choosing without the test set
+#
+# Every probe above uses the same regularisation, `C = 1`. With 10 labelled images per class, is
+# that a good choice? You may not look at the test set to decide: a setting chosen on the test
+# set makes its test accuracy an optimistic estimate. The honest tool is **cross-validation** on
+# the labelled images you have: split them into `folds` parts, and for every part fit on the
+# others and score on it; the candidate with the best mean score wins.
+#
+# The decisions are yours, and the check tests each of them: how to split (with 10 images per
+# class, a careless split can leave a class out of a fold entirely), which folds each candidate is
+# scored on, and how to turn the scores into a choice. `score(train_index, val_index, candidate)`
+# does the fitting and scoring for you; your function only decides what to ask it.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Give every image a fold number: for each class, shuffle its members (a `torch.Generator`
+#   seeded with `seed`) and number them `0, 1, ..., folds - 1, 0, 1, ...` in turn.
+# * Make those numbers once, before looping over the candidates, so that every candidate meets the
+#   same splits.
+# * For fold `f`, the validation indices are where the fold number is `f` (`torch.nonzero`), the
+#   training indices everything else.
+# * Average each candidate's `folds` scores; `max` over the candidates' positions with their mean
+#   as the key finds the first best.
+#
+# </details>
+
+# %% solution="cross_validate"
+def cross_validate(labels, candidates, score, folds=5, seed=0):
+    """Choose one of ``candidates`` by stratified k-fold cross-validation on labelled images only.
+
+    Args:
+        labels: int64 ``[N]``, the classes of the labelled images: all you may use to choose.
+        candidates: the settings to choose from, e.g. ``[0.01, 0.1, 1.0, 10.0]`` for ``C``.
+        score: ``score(train_index, val_index, candidate) -> float``, which fits with ``candidate``
+            on the images ``train_index`` and returns the accuracy on the images ``val_index``
+            (both int64 ``[*]`` tensors of indices into ``labels``).
+        folds: the number of folds, from 2 to the size of the smallest class.
+        seed: of the random assignment of images to folds.
+
+    Returns:
+        ``(best, mean_scores)``: the candidate (the value, not its position) with the highest mean
+        validation score, the first of them on a tie, and the list of mean scores in the order of
+        ``candidates``. Every image is validated exactly once; in each call of ``score`` the training
+        images are all the others; every candidate is scored on the same folds; each class is dealt
+        out over the folds as evenly as possible (its counts per fold differ by at most one).
+
+    Hint:
+        Assign each image a fold, class by class so that every fold holds every class, once for all
+        candidates; then each candidate's mean over the folds of the validation scores decides.
+    """
+    ### BEGIN SOLUTION
+    g = torch.Generator().manual_seed(seed)
+    fold_of = torch.empty(len(labels), dtype=torch.long)
+    for c in labels.unique():
+        members = torch.nonzero(labels == c).flatten()
+        fold_of[members[torch.randperm(len(members), generator=g)]] = torch.arange(len(members)) % folds
+    means = []
+    for candidate in candidates:
+        scores = [score(torch.nonzero(fold_of != f).flatten(), torch.nonzero(fold_of == f).flatten(), candidate)
+                  for f in range(folds)]
+        means.append(sum(scores) / folds)
+    best = max(range(len(candidates)), key=lambda i: means[i])
+    return candidates[best], means
+    ### END SOLUTION
+
+
+# %% tests="test_cross_validate" points=2
+checks.pretext.check_cross_validate(cross_validate)
+### BEGIN HIDDEN TESTS
+checks.pretext.check_cross_validate(cross_validate, strict=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now use it. For the rotation backbone, take the labelled images of one draw at the smallest
+# budget of Part 6, choose the probe's `C` among `PROBE_CS` by 5-fold cross-validation on them,
+# and only then look at the test set: the probe with the chosen `C` against the probe with `C = 1`.
+
+# %%
+train_feats, train_labels, test_feats, test_labels = features["rotation"]
+budget = min(LABELS_PER_CLASS)
+index = scratch.labelled_subsets(train_labels, (budget,), draws=1, seed=SEED)[budget][0]
+x_few, y_few = train_feats[index], train_labels[index]
+
+
+def probe_score(train_index, val_index, C):
+    """Validation accuracy of the probe with regularisation C, fitted on train_index of the few labelled images."""
+    return probe.linear_probe(x_few[train_index], y_few[train_index], x_few[val_index], y_few[val_index], DEVICE, C=C)
+
+
+best_C, mean_scores = cross_validate(y_few, list(PROBE_CS), probe_score, folds=min(5, budget), seed=SEED)
+print(f"{budget} labelled images per class; mean validation accuracy per C: "
+      + ", ".join(f"C={c}: {100 * m:.1f}%" for c, m in zip(PROBE_CS, mean_scores)) + f"; chosen C={best_C}")
+for C in sorted({1.0, best_C}):
+    print(f"test accuracy with C={C}: {100 * probe.linear_probe(x_few, y_few, test_feats, test_labels, DEVICE, C=C):.1f}%")
 
 # %% [markdown]
 # ## Part 7 - Questions (written, graded by hand)

@@ -71,6 +71,7 @@ IMAGE_SIZE = runtime.setting("IMAGE_SIZE", full=224, grading=hub.STAND_IN_IMAGE_
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=128, grading=100)
 K = 20              # neighbours of the k-NN classifier (DINO's setting)
 TEMPERATURE = 0.07  # temperature of its weighted vote (DINO's setting)
+KS = (1, 5, 10, 20, 50)  # Exercise 3.7: the numbers of neighbours to choose from
 NUM_SHOW = 6        # test images in the figures
 MASK_RATIOS = (0.25, 0.5, 0.75, 0.9)
 # Part C: labelled training images per class, and random draws of them per budget.
@@ -724,6 +725,89 @@ record("MAE ViT-B/16, k-NN", knn_accuracy(mae_train, mae_y_train, mae_test, mae_
 # expectation, not measured by this course): a frozen network that never saw CIFAR-10 or a label,
 # with no training at all on top of it.
 #
+# ### Exercise 3.7 - `choose_k` (2 pts): is DINO's `k = 20` right here?
+#
+# We took `K = 20` neighbours because DINO did, on ImageNet. On these features and this training
+# subset another `k` may be better, but the test set may not decide it: a `k` picked for its test
+# accuracy makes that accuracy an optimistic estimate. Decide with the training images alone: hold
+# out part of them as **queries**, let the rest vote (the **memory**), and compare the candidate
+# values of `k` on the queries. How to hold out (every class in proportion, at least one image
+# each), whether each `k` gets its own split, what to return: those are your decisions, and the
+# check tests each. `score(memory_index, query_index, k)` runs the k-NN for you.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Draw the split once: for each class, a random permutation of its members (a `torch.Generator`
+#   seeded with `seed`); its first `max(1, round(val_fraction * size))` become queries.
+# * A boolean `[N]` mask of the queries makes the two index sets: `torch.nonzero(mask)` and
+#   `torch.nonzero(~mask)`, flattened.
+# * Call `score` once per `k` with that same split; the position of the largest accuracy (the first
+#   one on a tie) picks `k`.
+#
+# </details>
+
+# %% solution="choose_k"
+def choose_k(labels, ks, score, val_fraction=0.2, seed=0):
+    """Choose the number of neighbours of the k-NN classifier on a held-out part of the training set.
+
+    Args:
+        labels: int64 ``[N]``, the classes of the training images (the test set takes no part).
+        ks: the candidate numbers of neighbours, e.g. ``[1, 5, 20, 50]``.
+        score: ``score(memory_index, query_index, k) -> float``: the accuracy on the training images
+            ``query_index`` of the k-NN whose votes come from the training images ``memory_index``
+            (both int64 ``[*]`` tensors of indices into ``labels``).
+        val_fraction: the share of each class held out as queries.
+        seed: of the random split.
+
+    Returns:
+        ``(best_k, accuracies)``: the value of ``k`` with the highest accuracy (the first on a tie)
+        and the list of accuracies in the order of ``ks``. One split serves every ``k``: about
+        ``val_fraction`` of each class (at least one image) are queries, all the others memory.
+
+    Hint:
+        Split the training images once, class by class, into queries and memory; score every
+        candidate on that same split and keep the best.
+    """
+    ### BEGIN SOLUTION
+    g = torch.Generator().manual_seed(seed)
+    is_query = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique():
+        members = torch.nonzero(labels == c).flatten()
+        held = max(1, round(val_fraction * len(members)))
+        is_query[members[torch.randperm(len(members), generator=g)[:held]]] = True
+    memory, queries = torch.nonzero(~is_query).flatten(), torch.nonzero(is_query).flatten()
+    accuracies = [score(memory, queries, k) for k in ks]
+    best = max(range(len(ks)), key=lambda i: accuracies[i])
+    return ks[best], accuracies
+    ### END SOLUTION
+
+
+# %% tests="test_choose_k" points=2
+checks.mae_dinov2.check_choose_k(choose_k)
+### BEGIN HIDDEN TESTS
+checks.mae_dinov2.check_choose_k(choose_k, strict=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now choose `k` for DINOv2's features with your `knn_predict`, then look at the test set once: the
+# accuracy with the chosen `k` next to the one with `K = 20`.
+
+# %%
+def knn_score(memory_index, query_index, k):
+    """Accuracy of your weighted k-NN on the training queries, voting with the training memory."""
+    pred = knn_predict(dino_train[memory_index].to(DEVICE), dino_y_train[memory_index].to(DEVICE),
+                       dino_train[query_index].to(DEVICE), k=k, temperature=TEMPERATURE)
+    return (pred.cpu() == dino_y_train[query_index]).float().mean().item()
+
+
+best_k, accuracies = choose_k(dino_y_train, list(KS), knn_score, seed=SEED)
+print("validation accuracy per k: " + ", ".join(f"k={k}: {100 * a:.1f}%" for k, a in zip(KS, accuracies))
+      + f"; chosen k={best_k}")
+for k in sorted({K, best_k}):
+    pred = knn_predict(dino_train.to(DEVICE), dino_y_train.to(DEVICE), dino_test.to(DEVICE), k=k, temperature=TEMPERATURE)
+    print(f"DINOv2 k-NN test accuracy with k={k}: {100 * (pred.cpu() == dino_y_test).float().mean().item():.1f}%")
+
+# %% [markdown]
 # ## Part C - Label efficiency: how many labels do the frozen features need?
 #
 # A representation is worth its pretraining if it needs few labels. We re-use the features
