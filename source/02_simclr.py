@@ -37,9 +37,9 @@
 # %% [markdown]
 # ## Setup
 #
-# The first code cell above (written by the course build, the same in every notebook) installs the
-# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the cells below
-# use: run it first, also after a restart. The constants below are the only knobs.
+# The first code cell below (written by the course build, the same in every notebook) installs the
+# helper package on Colab, seeds everything and defines `SEED` and `DEVICE`, which the other cells
+# use: run it first, also after a restart. The constants of the cell after it are the only knobs.
 # `runtime.setting(name, full=..., grading=...)` picks the value for the current mode (you can
 # override any of them with an environment variable `SELFSUP_<NAME>`). The training recipe
 # (learning rate, temperature, schedule) is explained in Part 4.
@@ -55,7 +55,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from selfsup import checks, data, models, probe, reference, runtime, train, viz
+from selfsup import checks, data, geometry, models, monitor, probe, reference, runtime, scratch, train, viz
 
 NUM_EPOCHS = runtime.setting("NUM_EPOCHS", full=10, grading=1)
 BATCH_SIZE = runtime.setting("BATCH_SIZE", full=256, grading=64)
@@ -70,10 +70,16 @@ PROBE_ITERATIONS = runtime.setting("PROBE_ITERATIONS", full=500, grading=100)  #
 # than Part 4), on a subset in grading mode. The sweep includes the TEMPERATURE of Part 4.
 ABLATION_EPOCHS = runtime.setting("ABLATION_EPOCHS", full=2, grading=1)
 ABLATION_IMAGES = runtime.setting("ABLATION_IMAGES", full=50000, grading=64)
-ABLATION_TEMPERATURES = tuple(sorted({0.1, TEMPERATURE, 0.5, 1.0}))
+ABLATION_TEMPERATURES = tuple(sorted({0.05, 0.1, 0.2, 0.3, 0.5, 1.0, TEMPERATURE}))
 # Part 6: labelled training images per class, and random draws of them per budget.
 LABELS_PER_CLASS = runtime.setting("LABELS_PER_CLASS", full=(10, 100, 1000), grading=(2, 10))
 LABEL_DRAWS = runtime.setting("LABEL_DRAWS", full=3, grading=2)
+# Part 6's baseline: optimiser steps of each network trained from scratch, and draws it is trained on.
+SCRATCH_STEPS = runtime.setting("SCRATCH_STEPS", full=500, grading=2)
+SCRATCH_RUNS = runtime.setting("SCRATCH_RUNS", full=1, grading=1)
+# Part 4's k-NN monitor: labelled training images that vote, and held-out test images it classifies.
+KNN_MEMORY = runtime.setting("KNN_MEMORY", full=10000, grading=128)
+KNN_QUERIES = runtime.setting("KNN_QUERIES", full=2000, grading=100)
 
 results = {}   # method -> linear-probe test accuracy, filled as the notebook runs
 features = {}  # method -> (train features, train labels, test features, test labels), for Part 6
@@ -84,8 +90,10 @@ features = {}  # method -> (train features, train labels, test features, test la
 # The whole split sits on `DEVICE` as one uint8 tensor, and `data.DeviceLoader` cuts batches by
 # index: no per-image Python runs during training. The seed version of this practical augmented
 # every image with PIL in a CPU `DataLoader`; on a 2-core machine like Colab's, the course measured
-# 30-50 s per epoch for that augmentation alone, while the GPU waits. Here the augmentations also
-# run on the GPU, on whole batches.
+# that augmentation alone at 91.6 s per epoch with `num_workers=0` and 102.5 s with 2 workers, while
+# the GPU would wait (`benchmarks/results/2026-11-28-simclr-speed-cpu.json`: 2 cores of a shared
+# machine that other jobs were loading, so an idle machine may be faster). Here the augmentations
+# also run on the GPU, on whole batches.
 #
 # Batches are `(x, y)`: normalised float images `[B, 3, 32, 32]` and labels `[B]`. SimCLR never
 # looks at `y`; only the linear probe does.
@@ -130,6 +138,17 @@ viz.show_images([train_set[i][0] for i in range(8)], [data.CLASSES[train_set[i][
 # the GPU waits. With `"resample"` every crop of the batch is one affine warp of the whole batch (the
 # same bilinear resize), and the whole augmentation is about 630 operations. Both draw a crop per
 # image; on a CPU the per-image loop happens to be cheaper, which is why it is kornia's default.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `nn.Sequential(a, b, c, d)` applies four modules in order; kornia's transforms are modules.
+# * Build the chain in `simclr_augment` itself, outside the function you return, so that every
+#   call of `augment` reuses it; a nested `def` or a `lambda` can use it.
+# * Rounding can put a denormalised pixel a hair outside [0, 1]: `clamp(0, 1)` before the colour
+#   operations keeps them in their domain.
+#
+# </details>
+
 # %% solution="simclr_augment"
 def simclr_augment():
     """Build SimCLR's augmentation for batches of normalised CIFAR images.
@@ -141,8 +160,9 @@ def simclr_augment():
         its own random crop, flip, colour jitter and grayscale. ``x`` is not modified.
 
     Hint:
-        Build ``ops = nn.Sequential(K.RandomResizedCrop(...), ...)`` once (crop with
-        ``cropping_mode="resample"``), then return ``lambda x: data.normalize(ops(data.denormalize(x)))``.
+        Chain the four kornia transforms in one module, built once (cropping by resampling); the
+        callable you return moves a batch to pixel units, applies the chain and moves the result
+        back to normalised units.
     """
     ### BEGIN SOLUTION
     ops = nn.Sequential(
@@ -171,6 +191,15 @@ checks.simclr.check_simclr_augment(simclr_augment, strict=True)
 # Return two independently augmented views of a batch. Calling `augment` once on the doubled batch
 # `torch.cat([x, x])` and splitting the result is just as correct (the parameters are drawn per
 # image) and faster on a GPU, because every kornia operation then runs once instead of twice.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * A batch of `2B` images, the first `B` and the last `B` being copies of `x`, gives its views in
+#   the same order: rows `i` and `B + i` are two views of image `i`.
+# * `Tensor.chunk(2)` (or slicing at `B`) splits a tensor into two halves along its first dim.
+# * Don't assume the views have the shape of `x`: an augmentation may crop or resize.
+#
+# </details>
 
 # %% solution="two_views"
 def two_views(x, augment):
@@ -186,7 +215,8 @@ def two_views(x, augment):
         different views of image ``i``.
 
     Hint:
-        ``augment(torch.cat([x, x])).chunk(2)``.
+        Each view is ``augment`` applied to the batch; because the random draw is per image, one
+        call on a batch that holds every image twice gives both views at once.
     """
     ### BEGIN SOLUTION
     view1, view2 = augment(torch.cat([x, x])).chunk(2)
@@ -223,6 +253,15 @@ viz.show_images(torch.cat([x, view1, view2]).cpu(), ["original"] * 8 + ["view 1"
 # A 2-layer MLP, 256 -> 256 -> 128, with a ReLU in between (a BatchNorm1d before the ReLU is
 # allowed and usually helps). The output must **not** end with a ReLU: `z` has to be free to point
 # in any direction, or two unrelated images could never have a negative cosine similarity.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * `nn.Sequential` keeps its layers in order and registers their parameters with the module, so
+#   the optimiser sees them; store it as an attribute.
+# * A `BatchNorm1d(hidden_dim)` goes between the first linear layer and the ReLU, if you use one.
+# * Use the arguments, not fixed numbers: the check also builds `ProjectionHead(64, 32, 16)`.
+#
+# </details>
 
 # %% solution="projection_head"
 class ProjectionHead(nn.Module):
@@ -237,7 +276,9 @@ class ProjectionHead(nn.Module):
         ``[B, in_dim] -> [B, out_dim]``.
 
     Hint:
-        ``nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))``.
+        Two linear maps, the first ``in_dim -> hidden_dim``, the second ``hidden_dim -> out_dim``,
+        with a nonlinearity between them and nothing after the second; build them in
+        ``__init__`` from the three sizes, apply them in ``forward``.
     """
 
     def __init__(self, in_dim=256, hidden_dim=256, out_dim=128):
@@ -268,6 +309,14 @@ checks.simclr.check_projection_head(ProjectionHead, strict=True)
 #
 # Put the two together. The forward pass returns both `h` (what we keep) and `z` (what the loss
 # sees). The loss on `z` must train the backbone, so no `detach` anywhere.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Assigning a module to `self.<name>` in `__init__` registers its parameters with the model;
+#   the notebook later reads `model.backbone`, so use that name (and `head`).
+# * Return a tuple, representation first: `(h, z)`.
+#
+# </details>
 
 # %% solution="simclr_model"
 class SimCLRModel(nn.Module):
@@ -283,7 +332,8 @@ class SimCLRModel(nn.Module):
         ``z = head(h)`` ``[B, 128]``.
 
     Hint:
-        Compute ``h`` once and reuse it for ``z``.
+        Keep both parts as attributes; in ``forward`` compute ``h`` once and feed that same tensor
+        to the head.
     """
 
     def __init__(self, backbone, head):
@@ -324,19 +374,106 @@ checks.simclr.check_simclr_model(SimCLRModel, strict=True)
 # is equally likely and the loss is `log(2N - 1) = log 7 = 1.9459`; if `z1 = z2 =` one-hot rows,
 # the positive has cosine 1 and the negatives 0, and the loss is `log(1 + 6 exp(-2)) = 0.5944`.
 #
-# ### Exercise 2.5 - `nt_xent_loss` (4 pts)
+# ### Exercise 2.5 - `nt_xent_loop` (2 pts)
+#
+# First write the loss the way the formula reads: a Python `for` loop over the 2N anchors, each
+# anchor's `l_i` computed from its own similarities to the other rows, then the mean. It is slow,
+# but every line is one symbol of the formula, which makes it the version to trust. In Exercise
+# 2.6 you vectorise it, and the cell after that runs your two versions on the same batch: they must
+# agree. Which rows are an anchor's candidates, which one is its positive, how to take the log of
+# a sum of exponentials without overflow: those decisions are yours, and the checks test each.
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Stack `z1` and `z2` into `z` (`[2N, D]`) and normalise every row once, before the loop.
+# * For anchor `i`, the positive is row `(i + N) % (2N)`; the candidates are all rows but `i`
+#   (a list of indices, or a boolean mask with row `i` switched off).
+# * `torch.logsumexp(logits, dim=0)` is the stable `log(sum(exp(logits)))`. Then
+#   `l_i = logsumexp(candidates' cosines / t) - positive's cosine / t`.
+# * Collect the `2N` values with `torch.stack` and take the mean: the result must stay a tensor,
+#   so that gradients flow.
+#
+# </details>
+
+# %% solution="nt_xent_loop"
+def nt_xent_loop(z1, z2, temperature):
+    """NT-Xent computed one anchor at a time: the formula of Part 3, literally.
+
+    Args:
+        z1: projections of the first views, ``[N, D]``, N >= 1.
+        z2: projections of the second views, ``[N, D]``; ``z2[i]`` is the positive of ``z1[i]``.
+        temperature: ``t > 0``; the cosine similarities are divided by it.
+
+    Returns:
+        A scalar tensor: the mean of ``l_i`` over the 2N anchors, each ``l_i`` computed in its own
+        iteration of a Python loop. It equals ``nt_xent_loss(z1, z2, temperature)``.
+
+    Hint:
+        Normalise the stacked rows once; for each anchor find its positive and its candidates
+        (every other row), and its loss is a log-sum-exp over the candidates minus the positive.
+    """
+    ### BEGIN SOLUTION
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    n2 = z.shape[0]
+    losses = []
+    for i in range(n2):
+        others = torch.arange(n2, device=z.device) != i
+        positive = (i + n2 // 2) % n2
+        logits = z[others] @ z[i] / temperature
+        losses.append(torch.logsumexp(logits, dim=0) - z[positive] @ z[i] / temperature)
+    return torch.stack(losses).mean()
+    ### END SOLUTION
+
+
+# %% tests="test_nt_xent_loop" points=2
+checks.simclr.check_nt_xent_loop(nt_xent_loop)
+### BEGIN HIDDEN TESTS
+checks.simclr.check_nt_xent_loop(nt_xent_loop, strict=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2.6 - `nt_xent_loss` (4 pts)
+#
+# Now the same loss without a Python loop: one matrix product gives all `(2N)^2` similarities at
+# once, and what your loop did anchor by anchor (leave the anchor out, pick its positive) becomes
+# a mask and a vector of targets.
 #
 # **Mixed precision.** On a GPU, `train.fit` runs every training step inside
 # `torch.autocast(dtype=torch.float16)`: the model's matrix products run in float16 and `z`
-# arrives in float16 (which overflows above 65,504: `exp(1 / 0.05)` alone is about 4.9e8). Casting
-# with `.float()` is **not** enough inside autocast: autocast decides the precision of each
+# arrives in float16. Half precision can hurt a contrastive loss in two ways.
+#
+# * **Resolution.** Just below 1, float16 has steps of 2^-11, about 0.0005: cosines of 0.9998 and
+#   1.0 become the same number. That is not a corner case: a randomly initialised network gives
+#   almost every pair of views a cosine near 1 (Part 5.2 shows it and says why), so similarities
+#   computed in float16 blur exactly the differences the loss has to learn from.
+# * **Overflow.** float16 ends at 65,504 and `exp(1 / 0.05)` alone is about 4.9e8: a loss that
+#   takes `exp` of the logits itself, on float16 tensors, returns inf or NaN. (Under autocast on a
+#   GPU, PyTorch already runs `exp`, `logsumexp`, `softmax` and the losses such as `F.cross_entropy`
+#   in float32: see the lists in `torch/include/ATen/autocast_mode.h`. So this bites float16
+#   inputs outside autocast.)
+#
+# Casting with `.float()` is **not** enough inside autocast: autocast decides the precision of each
 # operation, and a matrix product of two float32 tensors still runs in half precision. To compute
 # the similarities in float32, turn autocast off around them, as `simclr_step` below does for the
 # augmentation: `with torch.autocast(device_type=z1.device.type, enabled=False):`, then `.float()`.
-# The checks run your loss on float16 inputs and inside float16 autocast, and accept it if it stays
-# finite and within 0.1% of its own float32 value (half-precision rounding is fine, overflow is not).
+# The checks run your loss on float16 inputs and inside float16 autocast: it must stay finite, and
+# on a batch whose negatives all have cosine 0.9998 and whose positives have cosine 1 (at
+# temperature 0.01) it must match the float32 loss to 0.1%; in half precision it is off by about 1%.
 #
 # Create every new tensor on the inputs' device (`device=z1.device`).
+#
+# <details><summary><b>A fuller hint</b> (open it when the docstring's hint is not enough)</summary>
+#
+# * Leave autocast with a `with torch.autocast(device_type=z1.device.type, enabled=False):` block
+#   around the whole computation, and cast the stacked rows with `.float()` inside it.
+# * `F.normalize(..., dim=1)` makes every row unit length; a matrix times its own transpose then
+#   holds every cosine.
+# * `masked_fill` with a boolean identity matrix (`torch.eye(..., dtype=torch.bool)`) and
+#   `float("-inf")` removes the self-similarities: `exp(-inf) = 0` in the softmax.
+# * Row `i < N` has its positive in column `i + N`, row `i + N` in column `i`: two `torch.arange`
+#   ranges joined with `torch.cat` give all `2N` targets. `F.cross_entropy` takes the mean.
+#
+# </details>
 
 # %% solution="nt_xent_loss"
 def nt_xent_loss(z1, z2, temperature):
@@ -351,13 +488,13 @@ def nt_xent_loss(z1, z2, temperature):
         A scalar tensor (float32): the mean of the loss over the 2N anchors. It does not depend on
         the norms of the rows of ``z1`` and ``z2`` (they are L2-normalised inside) and it is
         symmetric: ``nt_xent_loss(z1, z2, t) == nt_xent_loss(z2, z1, t)``. Called inside
-        ``torch.autocast`` or on float16 inputs it stays finite and within 0.1% (relative) of its
-        float32 value.
+        ``torch.autocast`` or on float16 inputs it computes the similarities in float32: it stays
+        finite and within 0.1% (relative) of the float32 loss, also when every cosine is near 1.
 
     Hint:
-        Inside ``with torch.autocast(device_type=z1.device.type, enabled=False):``,
-        ``F.normalize`` the float32 rows, one matrix product, ``masked_fill`` of the diagonal with
-        ``float("-inf")``, then ``F.cross_entropy`` with targets ``[N, ..., 2N-1, 0, ..., N-1]``.
+        Stack both views into one ``[2N, D]`` matrix of unit rows in float32 (with autocast off);
+        all pairwise cosines divided by ``t`` are a ``[2N, 2N]`` matrix of logits; exclude each
+        row's own entry, and the loss is a cross-entropy whose targets are the positives' columns.
     """
     ### BEGIN SOLUTION
     n = z1.shape[0]
@@ -378,6 +515,14 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# Your two versions side by side, on one batch of 64 pairs: they must agree (if they do not, one of
+# them is wrong, and its check says which), and the cell prints how much faster the vectorised
+# one is on this machine.
+
+# %%
+comparison = checks.simclr.compare_nt_xent(nt_xent_loop, nt_xent_loss)
+
+# %% [markdown]
 # ## Part 4 - Training
 #
 # One training step: two views of the batch (augmented in float32, outside mixed precision), one
@@ -393,9 +538,11 @@ checks.simclr.check_nt_xent_loss(nt_xent_loss, strict=True)
 #   rate of `3e-3`, ten times higher. The warm-up keeps the first steps, when BatchNorm statistics
 #   and the similarities are still random, from diverging; the decay lets the last epochs settle;
 # * **the temperature**: 0.2 instead of 0.3. A lower temperature sharpens the softmax, so the
-#   gradient concentrates on the hardest negatives in the batch, which matters when the batch only
-#   holds 510 of them. Too low and a few false negatives (same class, different image) dominate;
-#   the bonus ablation at the end lets you see this trade-off in your own run;
+#   gradient concentrates on the negatives most similar to the anchor, the hardest of the 510 in
+#   the batch. Some of those are false negatives (other images of the same class), so a very low
+#   temperature could also push apart what should stay together; whether it does within this
+#   budget is a question for a measurement, not for this paragraph. The bonus Part 8 sweeps the
+#   temperature and says what the course's recorded runs show so far;
 # * **the crop scale**: crops of 20-100% of the image rather than the paper's 8-100% (made for
 #   224-pixel ImageNet images): a 32x32 image has little to spare;
 # * **a BatchNorm in the projection head**, as in SimCLR v2.
@@ -415,25 +562,49 @@ def simclr_step(model, batch, augment, temperature):
     return nt_xent_loss(z1, z2, temperature)
 
 
-def train_simclr(num_epochs, temperature, dataset, desc):
-    """A fresh SmallConvNet + ProjectionHead trained with SimCLR; returns (model, history)."""
+def train_simclr(num_epochs, temperature, dataset, desc, knn=None):
+    """A fresh SmallConvNet + ProjectionHead trained with SimCLR; returns (model, history).
+
+    With ``knn`` (a ``monitor.KNNMonitor``), the backbone's k-NN accuracy is also measured before
+    training and after every epoch, into ``knn.accuracies``.
+    """
     runtime.seed_everything(SEED)
     model = SimCLRModel(models.SmallConvNet(), ProjectionHead())
     loader = data.DeviceLoader(dataset, BATCH_SIZE, shuffle=True, drop_last=True, seed=SEED)
+    if knn is not None:
+        loader = knn.watch(loader, model.backbone)
     step = functools.partial(simclr_step, augment=simclr_augment(), temperature=temperature)
     history = train.fit(model, loader, step, num_epochs, LR, DEVICE, weight_decay=WEIGHT_DECAY, desc=desc)
     return model, history
 
 
-simclr, history = train_simclr(NUM_EPOCHS, TEMPERATURE, train_gpu.subset(TRAIN_IMAGES, seed=SEED), desc="SimCLR")
+knn = monitor.KNNMonitor(train_gpu.subset(KNN_MEMORY, seed=SEED), test_gpu.subset(KNN_QUERIES, seed=SEED), DEVICE)
+simclr, history = train_simclr(NUM_EPOCHS, TEMPERATURE, train_gpu.subset(TRAIN_IMAGES, seed=SEED), desc="SimCLR",
+                               knn=knn)
+chance_loss = math.log(2 * BATCH_SIZE - 1)
 print(f"epochs: {NUM_EPOCHS}, training time {history.seconds:.1f} s ({history.seconds / NUM_EPOCHS:.1f} s per epoch); "
-      f"final loss {history.epoch_losses[-1]:.3f}; chance level log(2N - 1) = {math.log(2 * BATCH_SIZE - 1):.3f}")
-viz.loss_curves({"SimCLR": history.epoch_losses}, ylabel="NT-Xent")
+      f"loss of the first step {history.step_losses[0]:.3f}, of the last epoch {history.epoch_losses[-1]:.3f}; "
+      f"log(2N - 1) = {chance_loss:.3f}")
+print("k-NN accuracy (before training, then after each epoch): " + ", ".join(f"{100 * a:.1f}%" for a in knn.accuracies))
+viz.training_curves(history.step_losses, len(history.step_losses) // NUM_EPOCHS, ylabel="NT-Xent",
+                    chance=chance_loss, chance_label="log(2N - 1): all candidates equally similar",
+                    knn=knn.accuracies, knn_chance=1 / len(data.CLASSES))
 
 # %% [markdown]
-# The loss starts near `log(2N - 1)` (every candidate equally similar) and falls as the network
-# learns to pick the positive out of the batch. It never reaches zero: some negatives are other
-# images of the same kind, and the augmentations are strong enough to make some pairs genuinely hard.
+# On the left, the thin line is the loss of every step and the dots the mean of each epoch; the
+# dashed line is `log(2N - 1)`, the loss of a network that finds all 2N - 1 candidates equally
+# similar. Compare the first step with it (both are printed above): a random network is not that
+# network. It already tells some views apart (Part 5.3 measures how often it ranks the positive
+# first), so the loss can start below the dashed line. The loss then falls as the network learns
+# to pick the positive out of the batch. It never reaches zero: some negatives are other images
+# of the same kind, and the augmentations are strong enough to make some pairs genuinely hard.
+#
+# On the right is the **k-NN monitor**, what self-supervised libraries watch during training: after
+# every epoch (and once before the first), the features `h` of `KNN_MEMORY` labelled training
+# images vote, 20 nearest by cosine similarity, for the class of `KNN_QUERIES` test images
+# (`selfsup.monitor`). Labels are used only to measure, never to train. Chance is 10%. The
+# monitor costs two passes of feature extraction per epoch and draws no random numbers, so the
+# training run is the same with or without it.
 #
 # ## Part 5 - What did it learn?
 #
@@ -473,38 +644,75 @@ viz.tsne_plot(test_feats[keep], test_labels[keep], "SimCLR features h (CIFAR-10 
 # their projections `z`, ordered `[view 1 of images 0-15, view 2 of images 0-15]`. The black lines
 # separate the two views' blocks; the circles mark the positives, the two off-diagonal lines
 # `(i, i + 16)` and `(i + 16, i)`, which light up for a good model. The random-init model is on
-# the left for comparison.
+# the left for comparison. The bottom row shows the same projections **centred**: the mean of the
+# 32 projections is subtracted from each before the cosine is taken.
 
 # %%
 @torch.no_grad()
-def view_similarities(model, x, augment):
-    """Cosine similarities ``[2B, 2B]`` of the projections of two views of every image of ``x``."""
+def view_projections(model, x, augment):
+    """Projections ``z`` ``[2B, 128]`` (CPU) of two views of every image of ``x``: ``[view 1 of all, view 2 of all]``."""
     model.eval()
     view1, view2 = two_views(x, augment)
     _, z = model(torch.cat([view1, view2]))
-    z = F.normalize(z.float(), dim=1)
-    return (z @ z.T).cpu()
+    return z.float().cpu()
 
 
 runtime.seed_everything(SEED)
 x, _ = test_gpu.batch(torch.arange(16))
 n = len(x)
 rows = torch.arange(2 * n)  # view i's positive is view (i + n) mod 2n
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    image = ax.imshow(view_similarities(model, x, simclr_augment()), vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.axhline(n - 0.5, color="black", linewidth=1)
-    ax.axvline(n - 0.5, color="black", linewidth=1)
-    ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
-               label="positive pairs")
-    ax.set_title(f"{name}: cosine similarity of z")
-    ax.set_xlabel("view 1 | view 2")
-    ax.set_ylabel("view 1 | view 2")
-axes[0].legend(loc="upper right", fontsize=7)
-fig.colorbar(image, ax=axes, shrink=0.8)
+fig, axes = plt.subplots(2, 2, figsize=(10, 9))
+for col, (name, model) in enumerate([("random init", random_model), ("SimCLR", simclr)]):
+    z = view_projections(model, x, simclr_augment())
+    for row, centre in enumerate((False, True)):
+        ax = axes[row, col]
+        image = ax.imshow(geometry.cosine_similarities(z, centre=centre), vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.axhline(n - 0.5, color="black", linewidth=1)
+        ax.axvline(n - 0.5, color="black", linewidth=1)
+        ax.scatter((rows + n) % (2 * n), rows, s=40, facecolors="none", edgecolors="black", linewidths=0.8,
+                   label="positive pairs")
+        ax.set_title(f"{name}: cosine similarity of {'centred ' if centre else ''}z", fontsize=10)
+        ax.set_xlabel("view 1 | view 2")
+        ax.set_ylabel("view 1 | view 2")
+    print(f"{name}: {100 * geometry.mean_direction_share(z):.0f}% of the energy of z lies along the mean projection")
+axes[0, 0].legend(loc="upper right", fontsize=7)
+fig.colorbar(image, ax=axes, shrink=0.6)
 plt.show()
 
 # %% [markdown]
+# **Why is the random-init matrix almost solid red?** Every one of its cosines is close to 1: the
+# outputs of the random network share one large common direction, and each output is that
+# direction plus a small part that depends on the image. The line printed above measures it, as
+# the share of the projections' energy that lies along their mean (about `1 / 32` for 32 random
+# directions, 100% if they were all the same vector). It comes from the architecture, not from
+# the images. Three of its parts add something that is the same for every input: each ReLU
+# outputs only non-negative values and each max-pooling keeps the larger of four, so their outputs
+# have a positive mean in every channel; and every convolution and linear layer adds its bias.
+# Meanwhile PyTorch's default initialisation (weights and biases uniform in `+-1 / sqrt(fan_in)`)
+# makes every layer's weights shrink what passes through them to about a third of its second
+# moment, while the biases and the rectifying layers add a fresh common part each time; after the
+# seven layers of backbone and head the common part dominates. (In eval mode a BatchNorm that has
+# never trained uses its initial statistics, mean 0 and variance 1, and changes nothing.) The
+# course measured this on CPU with the same seed and the same 512 test images as Part 5.3
+# (`benchmarks/random_init_geometry.py`, `benchmarks/results/2026-12-03-random-init-geometry-cpu.json`):
+# the mean cosine of the random-init projections is 0.984 and 98.3% of their energy lies along
+# their mean. On Gaussian-noise images instead of CIFAR-10 the mean cosine is 0.997, so the images
+# are not the cause. With any one of the three parts left in and the other two taken out (ReLU ->
+# identity, max-pooling -> average pooling, biases -> 0) it stays between 0.96 and 0.99 on noise
+# images; with all three taken out it falls to zero (-0.0002; 0.016 on the CIFAR-10 views). In
+# training mode, where BatchNorm normalises with the batch's own statistics, it is 0.34: the
+# first training steps do not see this collapse.
+#
+# Yet the same random backbone probes at about 52% (Part 5.1) and ranks the positive first far
+# above chance (Part 5.3). The linear probe **standardises** every feature first, subtracting its
+# mean over the training images, so the common direction never reaches the classifier; a cosine
+# similarity does not centre, so it sees little else. Centring (the bottom row) removes the shared
+# part: the random-init cosines spread out around 0 and the positives begin to show. What
+# centring does not change much is the order of the candidates: in the record above the random
+# network ranks the positive first for 7.3% of the views, and 8.0% after centring. The trained
+# network needs no centring: SimCLR's loss itself pushes the views of different images apart,
+# which spreads the projections over the sphere.
+#
 # ### 5.3 Positives against negatives
 #
 # Over a larger batch of test images, the histogram of positive similarities (the two views of one
@@ -512,7 +720,8 @@ plt.show()
 # **ranking accuracy** asks, for each of the 2N views, whether its positive is the most similar of
 # the 2N - 1 other views: exactly the decision that NT-Xent trains. Chance is `1 / (2N - 1)`.
 # The histograms are densities (each has area 1), each panel on its own vertical scale: compare
-# where the two histograms of a panel lie, not the heights across panels.
+# where the two histograms of a panel lie, not the heights across panels. The bottom row is the
+# same, centred.
 
 # %%
 def positives_and_negatives(similarities):
@@ -535,18 +744,23 @@ def ranking_accuracy(similarities):
 runtime.seed_everything(SEED)
 n_pairs = min(512, len(test_gpu))
 x, _ = test_gpu.batch(torch.arange(n_pairs))
-ranking = {}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-for ax, (name, model) in zip(axes, [("random init", random_model), ("SimCLR", simclr)]):
-    similarities = view_similarities(model, x, simclr_augment())
-    positives, negatives = positives_and_negatives(similarities)
-    ranking[name] = ranking_accuracy(similarities)
-    ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
-    ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
-    ax.set_title(f"{name}: ranking accuracy {100 * ranking[name]:.1f}%")
-    ax.set_xlabel("cosine similarity of z")
-    ax.set_ylabel("density")
-axes[0].legend()
+ranking = {}  # method -> ranking accuracy of the positive (not centred)
+fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
+for col, (name, model) in enumerate([("random init", random_model), ("SimCLR", simclr)]):
+    z = view_projections(model, x, simclr_augment())
+    for row, centre in enumerate((False, True)):
+        ax = axes[row, col]
+        similarities = geometry.cosine_similarities(z, centre=centre)
+        positives, negatives = positives_and_negatives(similarities)
+        accuracy = ranking_accuracy(similarities)
+        if not centre:
+            ranking[name] = accuracy
+        ax.hist(negatives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="negatives")
+        ax.hist(positives.numpy(), bins=60, range=(-1, 1), density=True, alpha=0.6, label="positives")
+        ax.set_title(f"{name}{', centred' if centre else ''}: ranking accuracy {100 * accuracy:.1f}%", fontsize=10)
+        ax.set_xlabel(f"cosine similarity of {'centred ' if centre else ''}z")
+        ax.set_ylabel("density")
+axes[0, 0].legend()
 fig.tight_layout()
 plt.show()
 print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2 * n_pairs - 1):.2f}%")
@@ -564,6 +778,22 @@ print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2
 # **Cost.** As in Notebook 1, the probes of both curves are fitted together as one problem (one
 # L-BFGS run; the same solutions as separate fits, with far fewer loss evaluations, which is what
 # a GPU spends its time on here). The cell prints how long it took in your run.
+#
+# **The baseline these curves must beat.** Few labels are worth something on their own: train the
+# same `SmallConvNet`, with a linear head, from scratch on the same `k` labelled images per class
+# (the same random draws as the probes use), with the crop-and-flip augmentation of the
+# supervised model of Notebook 1, for `SCRATCH_STEPS` optimiser steps at every budget
+# (`selfsup.scratch`). A representation helps with `k` labels only where its probe lies above this
+# network's test accuracy, the dashed black line of the figure. To keep the cost down it is
+# trained on the first `SCRATCH_RUNS` of the draws only. UvA's SimCLR tutorial and the Keras SimCLR
+# example make the same comparison. The next cell trains it and prints how long that took.
+
+# %%
+started = time.perf_counter()
+from_scratch = scratch.from_scratch(train_gpu, test_gpu, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS,
+                                    runs=SCRATCH_RUNS, steps=SCRATCH_STEPS, device=DEVICE, seed=SEED)
+print(f"trained from scratch in {time.perf_counter() - started:.0f} s: {scratch.describe(from_scratch)}")
+
 
 # %%
 started = time.perf_counter()
@@ -571,7 +801,8 @@ curves = probe.label_efficiency_many(features, per_class=LABELS_PER_CLASS, draws
                                      seed=SEED, max_iter=PROBE_ITERATIONS)  # every probe of both curves, one fit
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
-viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")
+viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)",
+                     baseline=from_scratch)
 for name, curve in curves.items():
     print(f"{name:>11}: " + ", ".join(f"{k} per class {100 * sum(a) / len(a):.1f}%" for k, a in curve.items()))
 
@@ -609,15 +840,27 @@ print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ran
 # at the pace your Part 4 ran; skip it if you are short of time.
 #
 # The temperature decides how peaked the softmax over candidates is. We train a fresh model for
-# `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES`, which includes the
-# `TEMPERATURE` of Part 4 (the dashed line), and probe it (the four probes are fitted together, as one
-# problem). Before you look at the plot, guess: which temperature wins, and is the curve flat or
-# sharply peaked? Then read the answer off **your** plot.
+# `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES` (0.05 to 1.0, including
+# the `TEMPERATURE` of Part 4, the dashed line), every one from the same seed `SEED`, and probe it (the probes of all temperatures are
+# fitted together, as one problem).
+# Before you look at the plot, guess: which temperature wins, and is the curve flat or sharply
+# peaked? Then read the answer off **your** plot.
+#
+# **What the course has recorded so far.** Its reference run (2026-11-30, one NVIDIA H200, seed 0
+# only, 3 epochs per temperature on all 50,000 images of
+# CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's);
+# `benchmarks/results/2026-11-30-nvidia-h200.json`) swept four temperatures, 0.1, 0.2, 0.5 and 1.0,
+# and measured 64.4%, 63.7%, 62.9% and 61.8%: the probe fell at every step up, and the best point
+# was the lowest temperature tried. That sweep cannot say whether a still lower temperature hurts,
+# and 0.05 and 0.3 have not been recorded by the course yet: your run is the first measurement of
+# them you will see. With one seed, nothing recorded says how much these numbers move from one
+# training seed to the next.
 #
 # The error bars are one standard error of each accuracy, `sqrt(p (1 - p) / n)` for a probe
-# scored on `n` test images: the noise of measuring on a finite test set. They leave out the
-# noise of training (another seed gives another network), so two points whose bars overlap are
-# not different, and two whose bars do not overlap may still be. Is the temperature of Part 4 the
+# scored on `n` test images: the noise of measuring on a finite test set. Two points whose bars
+# overlap are not shown to differ: the run has not resolved their difference, which may still be
+# real. The bars also leave out the noise of training (another seed gives another network), so
+# even two points whose bars do not overlap may differ by chance. Is the temperature of Part 4 the
 # best of the short runs, beyond that noise? If not, what would you change, and what does that
 # say about tuning on short runs?
 
@@ -639,17 +882,20 @@ for temperature, accuracy in ablation.items():
 
 accuracy = torch.tensor(list(ablation.values()))
 error = (accuracy * (1 - accuracy) / len(test_gpu)).sqrt()
-fig, ax = plt.subplots(figsize=(5.5, 3.5))
+fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.errorbar(list(ablation), 100 * accuracy, yerr=100 * error, marker="o", capsize=3,
-            label=f"probe +- 1 standard error ({len(test_gpu):,} test images)")
+            label=f"probe +- 1 standard error ({len(test_gpu):,} test images), seed {SEED}")
 ax.axvline(TEMPERATURE, color="gray", linestyle="--", label=f"TEMPERATURE of Part 4 ({TEMPERATURE})")
+# The random-init probe of Part 5 sets the scale: the y axis starts at it, not at the lowest point.
+ax.axhline(100 * results["random init"], color="black", linestyle=":", label="random init (Part 5)")
+ax.set_ylim(min(100 * results["random init"], 100 * accuracy.min().item()) - 2, 100 * accuracy.max().item() + 3)
 ax.set_xscale("log")
 ax.set_xticks(list(ablation), [str(t) for t in ablation])
 ax.minorticks_off()
 ax.set_xlabel("temperature")
-ax.set_ylabel("linear probe (%)")
+ax.set_ylabel("linear-probe test accuracy (%)")
 ax.set_title(f"SimCLR temperature ablation (epochs per run: {ABLATION_EPOCHS})")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below the axes, off the points
 fig.tight_layout()
 plt.show()
 
@@ -720,4 +966,26 @@ plt.show()
 # images close in those few directions. The comparison with Notebook 1 must be made at equal label
 # budgets and equal training budgets (10 epochs, the same backbone); a method that wins with all
 # labels need not win with 10.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 5 (2 pts)
+# Look at the two panels of the training figure in Part 4. What does the k-NN curve tell you that
+# the loss curve alone cannot? Describe one situation in which the loss keeps falling while the
+# features stop getting better, and say which curve you would use to compare two temperatures,
+# and why.
+
+# %% [markdown] answer="q_knn_monitor" points=2
+# ### BEGIN SOLUTION
+# The loss measures how well the network solves its own task, picking this view's partner out of
+# the batch, not whether its features group images by class; the k-NN accuracy on held-out images
+# measures the latter directly, without training anything. The loss can keep falling because the
+# network finds cues that identify an image but not its class: colour statistics if the colour
+# augmentation were weak, exact textures, or by memorising the training images, while the k-NN
+# curve flattens. Its value also depends on the temperature and the batch size (its scale is
+# log(2N - 1), and dividing by a smaller temperature changes every logit), so losses of runs at two
+# temperatures cannot be compared with each other; k-NN accuracies can. A good answer quotes the
+# student's curves (e.g. the epoch after which the k-NN accuracy stops rising while the loss still
+# falls) and notes that choosing settings on the test slice used for monitoring would make it part
+# of the training decisions: a separate validation slice is the clean choice.
 # ### END SOLUTION

@@ -27,17 +27,19 @@ from autograder.source import BEGIN_SOLUTION, END_SOLUTION, strip_block
 
 NAME = "01_pretext_tasks"
 EXERCISES = {"rotation_dataset": "test_rotation_dataset", "jigsaw_dataset": "test_jigsaw_dataset",
-             "colorization_dataset": "test_colorization_dataset", "colorization_net": "test_colorization_net"}
+             "colorization_dataset": "test_colorization_dataset", "colorization_net": "test_colorization_net",
+             "cross_validate": "test_cross_validate"}
 #: The test cells of each exercise cell: a pretext dataset is checked per item and per batch.
 TESTS_OF = {"rotation_dataset": ("test_rotation_dataset", "test_rotation_batch"),
             "jigsaw_dataset": ("test_jigsaw_dataset", "test_jigsaw_batch"),
             "colorization_dataset": ("test_colorization_dataset", "test_colorization_batch"),
-            "colorization_net": ("test_colorization_net",)}
+            "colorization_net": ("test_colorization_net",), "cross_validate": ("test_cross_validate",)}
 POINTS = {"test_rotation_dataset": 2.0, "test_rotation_batch": 1.0, "test_jigsaw_dataset": 2.0,
           "test_jigsaw_batch": 1.0, "test_colorization_dataset": 1.0, "test_colorization_batch": 1.0,
-          "test_colorization_net": 2.0}
+          "test_colorization_net": 2.0, "test_cross_validate": 2.0}
 CLASS_OF = {"rotation_dataset": "RotationDataset", "jigsaw_dataset": "JigsawDataset",
-            "colorization_dataset": "ColorizationDataset", "colorization_net": "ColorizationNet"}
+            "colorization_dataset": "ColorizationDataset", "colorization_net": "ColorizationNet",
+            "cross_validate": "cross_validate"}
 
 
 def release(name: str = NAME) -> nbformat.NotebookNode:

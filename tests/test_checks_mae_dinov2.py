@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from checking import accepts, rejects
+from checking import accepts, public_rejects, rejects
 from selfsup import hub
 from selfsup.checks import CheckFailed
 from selfsup.checks import mae_dinov2 as public
@@ -598,3 +598,86 @@ def test_knn_predict_accepts(fn):
 ])
 def test_knn_predict_rejects(fn, match):
     rejects("test_knn_predict", fn, match)
+
+
+# =========================================================================== choose_k (Exercise 3.7)
+def _query_mask(labels, fraction, seed):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique():
+        members = torch.nonzero(labels == c).flatten()
+        mask[members[torch.randperm(len(members), generator=g)[:max(1, round(fraction * len(members)))]]] = True
+    return mask
+
+
+def _score_all(score, mask, ks):
+    return [score(torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten(), k) for k in ks]
+
+
+def choose_k_solution(labels, ks, score, val_fraction=0.2, seed=0):
+    accuracies = _score_all(score, _query_mask(labels, val_fraction, seed), ks)
+    return ks[max(range(len(ks)), key=lambda i: accuracies[i])], accuracies
+
+
+def choose_k_numpy(labels, ks, score, val_fraction=0.2, seed=0):
+    """numpy's generator, ceil-free rounding per class, argmax for the choice."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = labels.numpy()
+    queries = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:max(1, int(val_fraction * (y == c).sum() + 0.5))]
+                              for c in np.unique(y)])
+    mask = np.zeros(len(y), dtype=bool)
+    mask[queries] = True
+    accuracies = [score(torch.from_numpy(np.flatnonzero(~mask)), torch.from_numpy(np.flatnonzero(mask)), k) for k in ks]
+    return ks[int(np.argmax(accuracies))], accuracies
+
+
+def choose_k_new_split_each(labels, ks, score, val_fraction=0.2, seed=0):
+    accuracies = [_score_all(score, _query_mask(labels, val_fraction, seed + i), [k])[0] for i, k in enumerate(ks)]
+    return ks[max(range(len(ks)), key=lambda i: accuracies[i])], accuracies
+
+
+def choose_k_queries_also_vote(labels, ks, score, val_fraction=0.2, seed=0):
+    mask = _query_mask(labels, val_fraction, seed)
+    accuracies = [score(torch.arange(len(labels)), torch.nonzero(mask).flatten(), k) for k in ks]
+    return ks[max(range(len(ks)), key=lambda i: accuracies[i])], accuracies
+
+
+def choose_k_last_images(labels, ks, score, val_fraction=0.2, seed=0):
+    """The queries are the images sorted last by class: whole classes held out, others not at all."""
+    order = torch.argsort(labels, stable=True)
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    mask[order[-max(1, round(val_fraction * len(labels))):]] = True
+    accuracies = _score_all(score, mask, ks)
+    return ks[max(range(len(ks)), key=lambda i: accuracies[i])], accuracies
+
+
+def choose_k_smallest(labels, ks, score, val_fraction=0.2, seed=0):
+    best, accuracies = choose_k_solution(labels, ks, score, val_fraction, seed)
+    return ks[min(range(len(ks)), key=lambda i: accuracies[i])], accuracies
+
+
+def choose_k_position(labels, ks, score, val_fraction=0.2, seed=0):
+    best, accuracies = choose_k_solution(labels, ks, score, val_fraction, seed)
+    return ks.index(best) + 1000, accuracies
+
+
+WRONG_CHOOSE_K = [
+    (choose_k_new_split_each, r"compared on different splits"),
+    (choose_k_queries_also_vote, r"both memory .* and query"),
+    (choose_k_last_images, r"hold out about val_fraction"),
+    (choose_k_smallest, r"highest mean validation score"),
+    (choose_k_position, r"the value, not its position"),
+]
+
+
+@pytest.mark.parametrize("fn", [choose_k_solution, choose_k_numpy], ids=lambda f: f.__name__)
+def test_choose_k_accepts(fn):
+    accepts("test_choose_k", fn)
+
+
+@pytest.mark.parametrize("fn,match", WRONG_CHOOSE_K, ids=[f.__name__ for f, _ in WRONG_CHOOSE_K])
+def test_choose_k_rejects(fn, match):
+    rejects("test_choose_k", fn, match)
+    public_rejects("test_choose_k", fn, match)

@@ -657,3 +657,117 @@ def test_colorization_batch_rejects_wrong(cls, match):
 
 def test_the_public_batch_check_teaches_one_label_per_image():
     public_rejects("test_rotation_batch", RotationBatchOneLabel, "draw the label for every image")
+# --------------------------------------------------------------------------- cross-validation (Exercise 1.5)
+def _assign_folds(labels, folds, seed):
+    g = torch.Generator().manual_seed(seed)
+    fold_of = torch.empty(len(labels), dtype=torch.long)
+    for c in labels.unique():
+        members = torch.nonzero(labels == c).flatten()
+        fold_of[members[torch.randperm(len(members), generator=g)]] = torch.arange(len(members)) % folds
+    return fold_of
+
+
+def _choose(candidates, means, pick=max):
+    best = pick(range(len(candidates)), key=lambda i: means[i])
+    return candidates[best], means
+
+
+def cv_solution(labels, candidates, score, folds=5, seed=0):
+    fold_of = _assign_folds(labels, folds, seed)
+    means = [sum(score(torch.nonzero(fold_of != f).flatten(), torch.nonzero(fold_of == f).flatten(), c)
+                 for f in range(folds)) / folds for c in candidates]
+    return _choose(candidates, means)
+
+
+def cv_sorted_round_robin(labels, candidates, score, folds=5, seed=0):
+    """Sort by class (a stable sort), deal the sorted images out in turn; numpy for the bookkeeping."""
+    order = np.argsort(labels.numpy(), kind="stable")
+    fold_of = np.empty(len(order), dtype=np.int64)
+    for c in np.unique(labels.numpy()):
+        members = order[labels.numpy()[order] == c]
+        np.random.default_rng(seed).shuffle(members)
+        fold_of[members] = (np.arange(len(members)) + int(c)) % folds  # each class starts at another fold
+    table = np.zeros((len(candidates), folds))
+    for f in range(folds):
+        val, train = torch.from_numpy(np.nonzero(fold_of == f)[0]), torch.from_numpy(np.nonzero(fold_of != f)[0])
+        for i, c in enumerate(candidates):
+            table[i, f] = score(train, val, c)
+    means = table.mean(1).tolist()
+    return candidates[int(np.argmax(means))], means
+
+
+def cv_unstratified(labels, candidates, score, folds=5, seed=0):
+    """Contiguous chunks of the images sorted by class: whole classes end up in one fold."""
+    order = torch.argsort(labels, stable=True)
+    fold_of = torch.empty(len(labels), dtype=torch.long)
+    fold_of[order] = torch.arange(len(labels)) * folds // len(labels)
+    means = [sum(score(torch.nonzero(fold_of != f).flatten(), torch.nonzero(fold_of == f).flatten(), c)
+                 for f in range(folds)) / folds for c in candidates]
+    return _choose(candidates, means)
+
+
+def cv_trains_on_everything(labels, candidates, score, folds=5, seed=0):
+    fold_of = _assign_folds(labels, folds, seed)
+    everything = torch.arange(len(labels))
+    means = [sum(score(everything, torch.nonzero(fold_of == f).flatten(), c) for f in range(folds)) / folds
+             for c in candidates]
+    return _choose(candidates, means)
+
+
+def cv_new_folds_per_candidate(labels, candidates, score, folds=5, seed=0):
+    means = []
+    for i, c in enumerate(candidates):
+        fold_of = _assign_folds(labels, folds, seed + i)
+        means.append(sum(score(torch.nonzero(fold_of != f).flatten(), torch.nonzero(fold_of == f).flatten(), c)
+                         for f in range(folds)) / folds)
+    return _choose(candidates, means)
+
+
+def cv_last_fold_decides(labels, candidates, score, folds=5, seed=0):
+    fold_of = _assign_folds(labels, folds, seed)
+    table = [[score(torch.nonzero(fold_of != f).flatten(), torch.nonzero(fold_of == f).flatten(), c)
+              for f in range(folds)] for c in candidates]
+    means = [sum(row) / folds for row in table]
+    return candidates[max(range(len(candidates)), key=lambda i: table[i][-1])], means
+
+
+def cv_lowest(labels, candidates, score, folds=5, seed=0):
+    best, means = cv_solution(labels, candidates, score, folds, seed)
+    return _choose(candidates, means, pick=min)
+
+
+def cv_returns_position(labels, candidates, score, folds=5, seed=0):
+    best, means = cv_solution(labels, candidates, score, folds, seed)
+    return candidates.index(best), means
+
+
+def cv_sums(labels, candidates, score, folds=5, seed=0):
+    best, means = cv_solution(labels, candidates, score, folds, seed)
+    return best, [m * folds for m in means]
+
+
+def cv_always_five_folds(labels, candidates, score, folds=5, seed=0):
+    return cv_solution(labels, candidates, score, 5, seed)
+
+
+WRONG_CV = [
+    (cv_unstratified, r"stratify"),
+    (cv_trains_on_everything, r"in both train_index and val_index"),
+    (cv_new_folds_per_candidate, r"compared on different folds"),
+    (cv_last_fold_decides, r"highest mean validation score"),
+    (cv_lowest, r"highest mean validation score"),
+    (cv_returns_position, r"the value, not its position|you chose"),  # a position may equal a candidate
+    (cv_sums, r"the average of each candidate's"),
+    (cv_always_five_folds, r"each candidate should be scored once on each fold"),
+]
+
+
+@pytest.mark.parametrize("cv", [cv_solution, cv_sorted_round_robin], ids=lambda f: f.__name__)
+def test_cross_validate_accepts(cv):
+    accepts("test_cross_validate", cv)
+
+
+@pytest.mark.parametrize("cv,match", WRONG_CV, ids=[f.__name__ for f, _ in WRONG_CV])
+def test_cross_validate_rejects(cv, match):
+    rejects("test_cross_validate", cv, match)
+    public_rejects("test_cross_validate", cv, match)

@@ -40,17 +40,21 @@ nt_xent_cross_entropy = nt_xent  # the notebook's solution: cross-entropy over t
 
 def nt_xent_logsumexp(z1, z2, temperature):
     """Positives from the row-wise dot product of the two views, denominators by logsumexp."""
-    a = F.normalize(z1.float(), dim=-1)
-    b = F.normalize(z2.float(), dim=-1)
-    z = torch.cat([a, b])
-    sim = z @ z.T / temperature
-    sim = sim - torch.diag_embed(torch.full((z.shape[0],), float("inf"), device=z.device))
-    positive = (a * b).sum(-1) / temperature
-    return (torch.logsumexp(sim, dim=1) - positive.repeat(2)).mean()
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        a = F.normalize(z1.float(), dim=-1)
+        b = F.normalize(z2.float(), dim=-1)
+        z = torch.cat([a, b])
+        sim = z @ z.T / temperature
+        sim = sim - torch.diag_embed(torch.full((z.shape[0],), float("inf"), device=z.device))
+        positive = (a * b).sum(-1) / temperature
+        return (torch.logsumexp(sim, dim=1) - positive.repeat(2)).mean()
 
 
+@torch.autocast("cpu", enabled=False)
+@torch.autocast("cuda", enabled=False)
 def nt_xent_per_view(z1, z2, temperature):
-    """Two blocks (anchor view 1, anchor view 2), each a log-softmax over [cross-view | same-view without self]."""
+    """Two blocks (anchor view 1, anchor view 2), each a log-softmax over [cross-view | same-view without self];
+    autocast left by a decorator."""
     a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
     n = a.shape[0]
     losses = []
@@ -62,7 +66,15 @@ def nt_xent_per_view(z1, z2, temperature):
     return torch.cat(losses).mean()
 
 
-CORRECT_NT_XENT = [nt_xent_cross_entropy, nt_xent_logsumexp, nt_xent_per_view]  # + in_input_dtype, float_only
+def nt_xent_float64(z1, z2, temperature):
+    """Everything in float64 (autocast leaves float64 alone), returned as float64."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).double(), dim=1)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    return F.cross_entropy(logits, _targets(n, z.device))
+
+
+CORRECT_NT_XENT = [nt_xent_cross_entropy, nt_xent_logsumexp, nt_xent_per_view, nt_xent_float64]
 
 
 def no_self_mask(z1, z2, temperature):
@@ -152,10 +164,12 @@ def exp_in_input_dtype(z1, z2, temperature):
 
 
 def cpu_only(z1, z2, temperature):
+    """Leaves autocast as the notebook says, but makes the mask and the targets on the default device."""
     n = z1.shape[0]
-    z = _stack(z1, z2)
-    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
-    return F.cross_entropy(logits, _targets(n, "cpu"))
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z = _stack(z1, z2)
+        logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+        return F.cross_entropy(logits, torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]))
 
 
 def returns_float(z1, z2, temperature):
@@ -198,6 +212,8 @@ WRONG_NT_XENT = [
     (no_offset, r"not finite.*i \+ N"),
     (fixed_temperature, r"at temperature 0\.07"),
     (exp_in_input_dtype, r"float16 inputs.*overflowed"),
+    (in_input_dtype, r"on float16 inputs, with N=\d+ pairs .*cosines together\. Cast z1 and z2 to float32"),
+    (float_only, r"inside torch.autocast.*cosines together\. Compute the similarities in float32 with autocast turned off"),
     (cpu_only, r"Take the device from the inputs"),
     (returns_float, r"should be a torch\.Tensor"),
     (detached, r"carries no gradient"),
@@ -207,12 +223,12 @@ WRONG_NT_XENT = [
 ]
 
 
-CORRECT["test_nt_xent_loss"] = CORRECT_NT_XENT + [in_input_dtype, float_only]
+CORRECT["test_nt_xent_loss"] = list(CORRECT_NT_XENT)
 
 
 @pytest.mark.parametrize("loss", CORRECT["test_nt_xent_loss"], ids=lambda v: getattr(v, "__name__", type(v).__name__))
 def test_nt_xent_accepts(loss):
-    """Correct losses pass, also those that round in half precision (the rule of HALF_RTOL)."""
+    """Correct losses pass: similarities in float32 (or float64), whatever the inputs' dtype and autocast."""
     accepts("test_nt_xent_loss", loss)
 
 
@@ -229,9 +245,38 @@ def test_public_nt_xent_teaches_what_needs_no_reference(loss, match):
     public_rejects("test_nt_xent_loss", loss, match)
 
 
+def test_near_one_case_separates_float32_from_half_precision_similarities():
+    """The near-1 case: float32 similarities give the closed form; a similarity matmul that runs in float16
+    (under autocast despite .float(), or on float16 inputs) rounds every cosine to 1 and gives log(2N - 1),
+    about 1% away: ten times HALF_RTOL, so the rule cannot be met by luck."""
+    z1, z2 = public.near_one_pair(4, 8)
+    t = public.NEAR_ONE_TEMPERATURE
+    exact = references.reference_nt_xent(z1, z2, t).item()
+    assert exact == pytest.approx(public.near_one_loss(z1, t), rel=1e-9)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert nt_xent(z1, z2, t).item() == pytest.approx(exact, rel=1e-6)
+        half = float_only(z1, z2, t).item()
+    assert half == pytest.approx(math.log(7), rel=1e-6)
+    assert abs(half - exact) / exact > 5 * public.HALF_RTOL
+    assert abs(in_input_dtype(z1.half(), z2.half(), t).item() - exact) / exact > 2 * public.HALF_RTOL
+
+
+def test_a_tensor_made_on_the_default_device_is_caught_where_the_meta_inputs_conclude_nothing():
+    """A loss that leaves autocast with device_type=z1.device.type cannot run on meta inputs (autocast has no
+    meta device), so the device is checked by making the default device meta instead."""
+    z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
+    assert public.default_device_probe(nt_xent, z1, z2) == 0
+    assert public.default_device_probe(nt_xent_per_view, z1, z2) == 0
+    assert public.default_device_probe(cpu_only, z1, z2) == 1
+    with pytest.raises(RuntimeError):
+        with torch.autocast(device_type="meta", enabled=False):
+            pass
+
+
 def test_half_precision_rule_follows_how_the_notebook_calls_the_loss():
-    """Under float16 autocast (train.fit on a GPU) a loss that rounds in half precision stays within
-    HALF_RTOL of its float32 value, one that overflows does not."""
+    """On the overflow case (large norms, temperature 0.05) a loss that only rounds in half precision stays
+    within HALF_RTOL of its float32 value, one that overflows does not: this case is about overflow,
+    the near-1 case about resolution."""
     z1 = 30 * torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
     z2 = 30 * torch.randn(16, 64, generator=torch.Generator().manual_seed(1))
     z2[:8] = z1[:8]
@@ -697,3 +742,154 @@ def test_checks_leave_the_random_state_alone():
     public.check_two_views(views_two_calls, strict=True)
     public.check_nt_xent_loss(nt_xent_logsumexp, strict=True)
     assert torch.equal(torch.rand(3), expected)
+
+
+# =========================================================================== NT-Xent as a loop (Exercise 2.5)
+def _rows(z1, z2):
+    return F.normalize(torch.cat([z1, z2]).float(), dim=1)
+
+
+def loop_solution(z1, z2, temperature):
+    """The notebook's solution: boolean mask of the other rows, logsumexp per anchor."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    losses = []
+    for i in range(n2):
+        others = torch.arange(n2) != i
+        logits = z[others] @ z[i] / temperature
+        losses.append(torch.logsumexp(logits, dim=0) - z[(i + n2 // 2) % n2] @ z[i] / temperature)
+    return torch.stack(losses).mean()
+
+
+def loop_cross_entropy(z1, z2, temperature):
+    """Per anchor, F.cross_entropy over the other rows, the positive's index shifted past the anchor."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    total = 0.0
+    for i in range(n2):
+        index = [k for k in range(n2) if k != i]
+        positive = index.index((i + n2 // 2) % n2)
+        logits = torch.stack([z[i] @ z[k] for k in index]) / temperature
+        total = total + F.cross_entropy(logits[None], torch.tensor([positive]))
+    return total / n2
+
+
+def loop_pairs(z1, z2, temperature):
+    """Loop over the N pairs, both directions per pair, in float64 with explicit exp and log of a max-shifted sum."""
+    a, b = F.normalize(z1.double(), dim=1), F.normalize(z2.double(), dim=1)
+    z = torch.cat([a, b])
+    n = a.shape[0]
+    losses = []
+    for i in range(n):
+        for anchor, partner in ((i, i + n), (i + n, i)):
+            logits = torch.cat([z[:anchor], z[anchor + 1:]]) @ z[anchor] / temperature
+            top = logits.max()
+            losses.append(top + torch.log(torch.exp(logits - top).sum()) - z[partner] @ z[anchor] / temperature)
+    return torch.stack(losses).mean()
+
+
+CORRECT_LOOPS = [loop_solution, loop_cross_entropy, loop_pairs]
+
+
+def _loop(z1, z2, temperature, candidates, positive, reduce=torch.mean, normalise=True, scale=None):
+    """A loop with one decision changed: ``candidates(i, n2)`` and ``positive(i, n2)`` give indices."""
+    z = _rows(z1, z2) if normalise else torch.cat([z1, z2]).float()
+    n2 = z.shape[0]
+    scale = scale or (lambda s: s / temperature)
+    losses = [torch.logsumexp(scale(z[candidates(i, n2)] @ z[i]), dim=0) - scale(z[positive(i, n2)] @ z[i])
+              for i in range(n2)]
+    return reduce(torch.stack(losses))
+
+
+def _others(i, n2):
+    return [k for k in range(n2) if k != i]
+
+
+def _partner(i, n2):
+    return (i + n2 // 2) % n2
+
+
+def loop_with_self(z1, z2, t):
+    return _loop(z1, z2, t, lambda i, n2: list(range(n2)), _partner)
+
+
+def loop_cross_view_only(z1, z2, t):
+    return _loop(z1, z2, t, lambda i, n2: [(k + n2 // 2) % n2 for k in range(n2 // 2)] if i < n2 // 2
+                 else list(range(n2 // 2)), _partner)
+
+
+def loop_temperature_multiplied(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, scale=lambda s: s * t)
+
+
+def loop_summed(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, reduce=torch.sum)
+
+
+def loop_unnormalised(z1, z2, t):
+    return _loop(z1, z2, t, _others, _partner, normalise=False)
+
+
+def loop_first_view_only(z1, z2, t):
+    """Only the N anchors of view 1."""
+    z = _rows(z1, z2)
+    n2 = z.shape[0]
+    return torch.stack([torch.logsumexp(z[_others(i, n2)] @ z[i] / t, 0) - z[_partner(i, n2)] @ z[i] / t
+                        for i in range(n2 // 2)]).mean()
+
+
+def loop_positive_is_itself(z1, z2, t):
+    """The positive index without the N offset: the anchor itself, which is not among its candidates."""
+    return _loop(z1, z2, t, _others, lambda i, n2: i)
+
+
+def loop_returns_float(z1, z2, t):
+    return float(loop_solution(z1, z2, t))
+
+
+WRONG_LOOPS = [
+    (loop_with_self, r"log\(2N\).*Mask the self-similarity"),
+    (loop_cross_view_only, r"log\(N\).*both views"),
+    (loop_temperature_multiplied, r"multiplied the similarities by the temperature"),
+    (loop_summed, r"summed over the anchors"),
+    (loop_unnormalised, r"cosine similarities"),
+    (loop_first_view_only, r"L\(z1, z2\).*loop over all 2N anchors"),
+    (loop_returns_float, r"should be a torch\.Tensor"),
+]
+
+
+@pytest.mark.parametrize("loss", CORRECT_LOOPS, ids=lambda f: f.__name__)
+def test_nt_xent_loop_accepts(loss):
+    accepts("test_nt_xent_loop", loss)
+
+
+@pytest.mark.parametrize("loss,match", WRONG_LOOPS, ids=[f.__name__ for f, _ in WRONG_LOOPS])
+def test_nt_xent_loop_rejects(loss, match):
+    rejects("test_nt_xent_loop", loss, match)
+    public_rejects("test_nt_xent_loop", loss, match)
+
+
+def test_the_tilted_fixture_catches_a_positive_that_is_the_anchor_itself():
+    """On the classic fixtures an anchor and its positive coincide, so taking the anchor itself as its positive
+    gives the right loss there; the tilted fixture, where they differ, names the mistake."""
+    rejects("test_nt_xent_loop", loop_positive_is_itself, r"cosine 0\.6 .* not row i itself")
+    public_rejects("test_nt_xent_loop", loop_positive_is_itself, r"not row i itself")
+    z1, z2 = public.tilted_pair(4)
+    assert references.reference_nt_xent(z1, z2, 0.5).item() == pytest.approx(math.log(1 + 6 * math.exp(-1.2)))
+
+
+def test_loop_reference_judge_catches_what_the_closed_forms_miss():
+    """A loop with a fixed temperature except at the fixtures' temperatures passes every public closed form;
+    the grader's comparison with the reference on random cases fails it."""
+    def fixed_temperature_loop(z1, z2, t):
+        return loop_solution(z1, z2, t if t in (0.1, 0.5, 1.0) else 0.5)
+
+    public.check_nt_xent_loop(fixed_temperature_loop)
+    rejects("test_nt_xent_loop", fixed_temperature_loop, r"the reference")
+
+
+def test_compare_nt_xent_agrees_on_the_solutions_and_names_a_disagreement(capsys):
+    out = public.compare_nt_xent(loop_solution, nt_xent_cross_entropy, n=8, dim=16)
+    assert out["difference"] < 1e-5 and "they agree" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="one of them is wrong"):
+        public.compare_nt_xent(loop_solution, no_self_mask, n=8, dim=16)

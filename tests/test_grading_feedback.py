@@ -77,7 +77,7 @@ def test_the_summary_gives_points_verdicts_repairs_and_neutral_notes(graded):
     assert "put back \\| a cell" in head
     assert "secret verdict text" not in head and "disagree" in head
     verdicts = [c.source for c in graded.cells if c.source.startswith("**Re-check of")]
-    assert len(verdicts) == len(corpus.POINTS)
+    assert len(verdicts) == len(corpus.POINTS)  # one re-check verdict per graded exercise
 
 
 def test_renders_to_html(graded):

@@ -71,5 +71,16 @@ def test_a_renamed_copy_is_found_and_checked(tmp_path, monkeypatch, capsys, note
 
 def test_skipped_in_grading_mode(monkeypatch, capsys):
     monkeypatch.setenv("SELFSUP_MODE", "grading")
-    assert submission.check_notebook(corpus.NAME, ["x"]) is True
-    assert "skipped" in capsys.readouterr().out
+    assert submission.check_notebook(corpus.NAME, ["x"]) is None
+    assert "nothing was checked" in capsys.readouterr().out
+
+
+def test_a_notebook_that_is_not_found_is_not_reported_as_checked(tmp_path, monkeypatch, capsys, expected):
+    """Nothing to read: the check says plainly that it checked nothing and does not return True."""
+    monkeypatch.setenv("SELFSUP_MODE", "full")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.ipynb").write_text(json.dumps({"cells": []}))  # an unrelated notebook is not taken for it
+    assert submission.check_notebook(corpus.NAME, expected) is None
+    out = capsys.readouterr().out
+    assert "NOT CHECKED" in out and "nothing was checked" in out and "present exactly once" not in out

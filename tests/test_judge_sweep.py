@@ -22,7 +22,8 @@ SEEDS = {"test_rotation_dataset": 100, "test_jigsaw_dataset": 30, "test_coloriza
          "test_rotation_batch": 100, "test_jigsaw_batch": 30, "test_colorization_batch": 200,
          "test_colorization_net": 6, "test_simclr_augment": 4, "test_two_views": 15, "test_projection_head": 100,
          "test_simclr_model": 30, "test_nt_xent_loss": 20, "test_mae_reconstruct": 5, "test_mae_features": 50,
-         "test_cls_attention_maps": 40, "test_foreground_mask": 200, "test_pca_rgb": 30, "test_knn_predict": 60}
+         "test_cls_attention_maps": 40, "test_foreground_mask": 200, "test_pca_rgb": 30, "test_knn_predict": 60,
+         "test_cross_validate": 100, "test_nt_xent_loop": 10, "test_choose_k": 100}
 FIRST_SEED = 50_000
 
 CASES = [(test, label, obj) for assignment in course_mod.assignments()

@@ -343,3 +343,53 @@ def test_committed_outputs_match_the_recorded_results():
     """README section and packaged reference file are what `python -m autograder results` gives
     for benchmarks/results/ (no hand-typed numbers; rerun the command after a new run)."""
     assert R.stale(R.latest_results(), notebook3=R.latest_notebook3_timing()) == []
+
+
+@pytest.mark.parametrize("gpu, seconds, mark", [
+    ("NVIDIA H100 80GB HBM3", 100.0, "≤ 2.0 min ✓"),
+    ("NVIDIA H100 80GB HBM3", 200.0, "≤ 2.0 min ✗"),
+    ("NVIDIA H200", 234.0, "≤ 2.0 min ✗ (missed on the NVIDIA H200"),      # faster than any H100, and too slow
+    ("Tesla T4", 100.0, "≤ 2.0 min ✓ (met on the Tesla T4"),                # slower than any H100, and in time
+    ("NVIDIA H200", 100.0, "≤ 2.0 min (not decided by this GPU)"),         # in time on a faster GPU: no verdict
+    ("Tesla T4", 234.0, "≤ 2.0 min (not decided by this GPU)"),
+    ("Imaginary GPU 9000", 234.0, "≤ 2.0 min (not decided by this GPU)"),
+])
+def test_time_targets_are_marked_wherever_the_gpu_decides_them(paths, gpu, seconds, mark):
+    """A missed time target is marked, also when it was missed on a GPU faster than the H100 it is set for."""
+    results = synthetic_results(gpu=gpu)
+    for run in results["runs"]:
+        if run["notebook"] == "02_simclr":
+            run["seconds"] = seconds
+    paths["results"].write_text(json.dumps(results))
+    _generate(paths)
+    row = next(line for line in _section(paths["readme"].read_text()).splitlines()
+               if line.startswith("| 02_simclr | ") and "min" in line.split(" | ")[3])
+    assert mark in row, row
+
+
+def test_the_committed_readme_marks_the_missed_time_targets():
+    """The recorded H200 run took longer than both one-H100 goals: the README says so."""
+    rows = [line for line in R.README.read_text(encoding="utf-8").splitlines()
+            if line.startswith(("| 01_pretext_tasks | ", "| 02_simclr | ")) and "executed" in line]
+    assert len(rows) == 2 and all("✗" in row for row in rows), rows
+
+
+def test_figure_says_seed_or_seeds_and_puts_value_labels_above_the_target_lines(paths, monkeypatch):
+    import matplotlib.axes
+
+    texts, titles = [], []
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda self, x, y, s, **kw: texts.append((x, y, s)))
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda self, t, **kw: titles.append(t))
+    one_seed = synthetic_results()
+    one_seed["runs"] = [r for r in one_seed["runs"] if r["seed"] == 0]
+    paths["results"].write_text(json.dumps(one_seed))
+    _generate(paths)
+    assert "seed 0 (red: target)" in titles[-1] and "seeds" not in titles[-1]
+    summary = R.summarize(one_seed, paths["results"])
+    for (x, y, _), method in zip(texts, summary.methods):
+        target = R.PROBE_TARGETS.get(method.method.lower())
+        assert y >= 100 * max(method.probe_mean, target or 0) + 1.5 - 1e-9, (method.method, y)  # label clears the line
+    texts.clear()
+    paths["results"].write_text(json.dumps(synthetic_results()))
+    _generate(paths)
+    assert "seeds 0, 1 (red: target)" in titles[-1]

@@ -51,18 +51,28 @@ def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) ->
     return total / (2 * n)
 
 
-def loss_judge(out: dict, inp: dict) -> None:
-    """The student's loss and its gradients against :func:`reference_nt_xent` on the probe's random cases."""
-    name = "nt_xent_loss"
+def against_reference(name: str, out: dict, inp: dict, advice: str) -> None:
+    """An NT-Xent exercise's losses on the random cases and its gradients against :func:`reference_nt_xent`."""
     for (z1, z2, t), value in zip(inp["cases"], out["cases"].tolist(), strict=True):
         expected = reference_nt_xent(z1, z2, t).item()
         expect(close(value, expected, LOSS_RTOL), name,
                f"with N={len(z1)}, D={z1.shape[1]}, temperature {t} the loss is {value:.6f}, the reference "
-               f"{expected:.6f} (tolerance {LOSS_RTOL:g}). Does your code assume a fixed batch size or dimension?")
+               f"{expected:.6f} (tolerance {LOSS_RTOL:g}). {advice}")
     z1, z2 = (z.clone().requires_grad_() for z in inp["grad"])
     ref = torch.autograd.grad(reference_nt_xent(z1, z2, 0.2), (z1, z2))
-    expect(all(torch.allclose(out[key], r.float(), atol=GRAD_ATOL) for key, r in zip(("grad_1", "grad_2"), ref, strict=True)), name,
+    expect(all(torch.allclose(out[key], r.float(), atol=GRAD_ATOL)
+               for key, r in zip(("grad_1", "grad_2"), ref, strict=True)), name,
            "the gradients with respect to z1 and z2 differ from the reference's.")
 
 
-REFERENCE_JUDGES = {"test_nt_xent_loss": loss_judge}
+def loss_judge(out: dict, inp: dict) -> None:
+    """The student's loss and its gradients against :func:`reference_nt_xent` on the probe's random cases."""
+    against_reference("nt_xent_loss", out, inp, "Does your code assume a fixed batch size or dimension?")
+
+
+def loop_judge(out: dict, inp: dict) -> None:
+    """The student's loop and its gradients against :func:`reference_nt_xent` on the probe's small random cases."""
+    against_reference("nt_xent_loop", out, inp, "Check which rows are a row's candidates and its positive.")
+
+
+REFERENCE_JUDGES = {"test_nt_xent_loss": loss_judge, "test_nt_xent_loop": loop_judge}

@@ -87,7 +87,7 @@ def _current_notebook(name: str, expected: list[str]) -> tuple[dict | None, str]
     return json.loads(path.read_text(encoding="utf-8")), str(path)
 
 
-def check_notebook(name: str, expected: list[str]) -> bool:
+def check_notebook(name: str, expected: list[str]) -> bool | None:
     """Check the saved notebook ``name`` against its graded cells; on Colab, offer the download.
 
     Args:
@@ -95,15 +95,18 @@ def check_notebook(name: str, expected: list[str]) -> bool:
         expected: grade_ids of its graded cells (written into this cell by the course build).
 
     Returns:
-        True if the notebook is gradable (or cannot be read here, e.g. in grading mode).
+        True if the notebook is gradable, False if it is not, and None if nothing was checked
+        (the saved notebook was not found, or grading mode): a check that checked nothing
+        never reports success.
     """
     if runtime.is_grading():
-        print("submission check skipped in grading mode")
-        return True
+        print("submission check skipped in grading mode: nothing was checked")
+        return None
     notebook, where = _current_notebook(name, expected)
     if notebook is None:
-        print(f"Could not find {where}; save the notebook next to this folder to check it.")
-        return True
+        print(f"NOT CHECKED: could not find {where} (nor a renamed copy of it in {Path.cwd()}), so nothing was "
+              "checked. Save the notebook in the folder you run it from, then run this cell again.")
+        return None
     found = problems(notebook, expected)
     if found:
         print("This notebook cannot be graded as it is:")

@@ -77,7 +77,7 @@ def tsne_plot(features: torch.Tensor, labels: torch.Tensor, title: str, ax=None,
     emb = tsne_embed(features)
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, ax = plt.subplots(figsize=(6.2, 5))
     labels = torch.as_tensor(labels).numpy()
     cmap = plt.get_cmap("tab10")
     for c in np.unique(labels):
@@ -86,8 +86,9 @@ def tsne_plot(features: torch.Tensor, labels: torch.Tensor, title: str, ax=None,
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    if own:
-        ax.legend(markerscale=3, fontsize=7, loc="best")
+    if own:  # the legend goes beside the points, never over them
+        ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        fig.tight_layout()
         _finish(fig)
 
 
@@ -117,6 +118,48 @@ def loss_curves(histories: Mapping[str, Sequence[float]], ylabel: str = "loss", 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend()
+    fig.tight_layout()
+    _finish(fig)
+
+
+def training_curves(step_losses: Sequence[float], steps_per_epoch: int, ylabel: str = "loss",
+                    chance: float | None = None, chance_label: str = "chance",
+                    knn: Sequence[float] | None = None, knn_chance: float | None = None):
+    """The loss of every step with the mean of every epoch, and (optionally) a k-NN monitor beside it.
+
+    Args:
+        step_losses: the loss of every training step (``History.step_losses``).
+        steps_per_epoch: steps in one epoch, to place the epoch means.
+        ylabel: what the loss is.
+        chance: a reference level of the loss, drawn dashed (e.g. ``log(2N - 1)`` for NT-Xent).
+        chance_label: its legend entry.
+        knn: k-NN accuracies in [0, 1]: before training, then after every epoch
+            (:class:`selfsup.monitor.KNNMonitor`); drawn in a second panel.
+        knn_chance: the k-NN accuracy of guessing, drawn dotted in that panel.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2 if knn else 1, figsize=(11 if knn else 6, 3.6), squeeze=False)
+    ax = axes[0][0]
+    steps = np.arange(1, len(step_losses) + 1)
+    ax.plot(steps, step_losses, linewidth=0.6, alpha=0.6, label="every step")
+    epochs = len(step_losses) // max(1, steps_per_epoch)
+    if epochs:
+        means = [float(np.mean(step_losses[e * steps_per_epoch:(e + 1) * steps_per_epoch])) for e in range(epochs)]
+        ax.plot([(e + 1) * steps_per_epoch for e in range(epochs)], means, marker="o", label="mean of each epoch")
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle="--", label=chance_label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    if knn:
+        ax = axes[0][1]
+        ax.plot(range(len(knn)), [100 * a for a in knn], marker="o", color="tab:green", label="k-NN accuracy")
+        if knn_chance is not None:
+            ax.axhline(100 * knn_chance, color="gray", linestyle=":", label="chance")
+        ax.set_xlabel("epochs trained (0: before training)")
+        ax.set_ylabel("k-NN accuracy (%)")
+        ax.set_xticks(range(len(knn)))
+        ax.legend(fontsize=8)
     fig.tight_layout()
     _finish(fig)
 
@@ -175,7 +218,9 @@ def bar_chart(results: Mapping[str, float], title: str = "Linear-probe accuracy"
 
 
 def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: Mapping[str, float],
-                     per_class_all: int, title: str = "Linear probe with few labels (CIFAR-10 test)"):
+                     per_class_all: int, title: str = "Linear probe with few labels (CIFAR-10 test)",
+                     baseline: Mapping[int, Sequence[float]] | None = None,
+                     baseline_label: str = "trained from scratch on the same labels"):
     """Test accuracy against labelled training images per class, one line per method.
 
     Args:
@@ -184,6 +229,10 @@ def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: 
         full: ``{method: accuracy with every label}``, drawn at ``per_class_all``.
         per_class_all: training images per class of the whole split (the last point).
         title: the figure's title.
+        baseline: the same shape for a network trained from scratch on those labels
+            (:func:`selfsup.scratch.from_scratch`), drawn as a dashed black line: what the curves
+            have to beat.
+        baseline_label: its legend entry.
 
     Each line is the mean over the draws; the band spans the lowest to the highest draw.
     """
@@ -200,6 +249,12 @@ def label_efficiency(curves: Mapping[str, Mapping[int, Sequence[float]]], full: 
                                         high + [100 * full[method]], mean + [100 * full[method]])
         ax.plot(budgets, mean, marker="o", color=colours(n % 10), label=method)
         ax.fill_between(budgets, low, high, color=colours(n % 10), alpha=0.2, linewidth=0)
+    if baseline:
+        budgets = sorted(baseline)
+        ax.plot(budgets, [100 * float(np.mean(baseline[k])) for k in budgets], color="black", linestyle="--",
+                marker="s", label=baseline_label)
+        ax.fill_between(budgets, [100 * min(baseline[k]) for k in budgets], [100 * max(baseline[k]) for k in budgets],
+                        color="black", alpha=0.1, linewidth=0)
     ticks = sorted({k for c in curves.values() for k in c} | {per_class_all})
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"all ({k:,})" if k == per_class_all else f"{k:,}" for k in ticks])

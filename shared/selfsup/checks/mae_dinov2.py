@@ -1,4 +1,4 @@
-"""Checks of Notebook 3 (pretrained MAE and DINOv2): the six exercises, defined once (see :mod:`._core`).
+"""Checks of Notebook 3 (pretrained MAE and DINOv2): the seven exercises, defined once (see :mod:`._core`).
 
 Each public check takes your function, runs it on tiny random-weight stand-ins of the notebook's
 models (:func:`selfsup.hub.build_stand_in`) or on small synthetic tensors, and tests what the
@@ -569,6 +569,70 @@ def knn_judge(out: dict, inp: dict) -> None:
            "on well-separated clusters some test points got the wrong class.")
 
 
+# ----------------------------------------------------------------------------- Exercise 3.7
+def choose_k_inputs(seed: int | None) -> dict:
+    g = generator(seed, 37)
+    if seed is None:
+        sizes, ks, fraction = (20, 15, 11), [1, 5, 20, 50], 0.2
+    else:
+        sizes = tuple(int(torch.randint(6, 40, (1,), generator=g)) for _ in range(int(torch.randint(2, 5, (1,),
+                                                                                                  generator=g))))
+        ks = sorted({int(k) for k in torch.randint(1, 60, (int(torch.randint(2, 6, (1,), generator=g)),),
+                                                   generator=g).tolist()} | {1})
+        fraction = pick(g, (0.1, 0.2, 0.25, 0.5))
+    labels = torch.cat([torch.full((s,), c) for c, s in enumerate(sizes)])
+    labels = labels[torch.randperm(len(labels), generator=g)]
+    return {"labels": labels, "ks": ks, "fraction": fraction, "base": (torch.rand(len(ks), generator=g) * 0.4 + 0.4)
+            .tolist(), "bonus": 0.5, "split_seed": subseed(g)}
+
+
+def choose_k_run(choose_k, inp: dict) -> dict:
+    from .pretext import RecordingScore
+
+    name, ks = "choose_k", list(inp["ks"])
+    score = RecordingScore(len(inp["labels"]), ks, inp["base"], inp["bonus"], exercise=name,
+                           names=("memory_index", "query_index"))
+    with calling(name, f"choose_k(labels, {ks}, score, val_fraction={inp['fraction']}, seed=...)"):
+        result = choose_k(inp["labels"].clone(), list(ks), score, val_fraction=inp["fraction"], seed=inp["split_seed"])
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, name,
+           f"choose_k should return a pair (best k, accuracies), got {type(result).__name__}.")
+    expect(len(score.calls) == len(ks), name,
+           f"score should be called once for each of the {len(ks)} values of k, got {len(score.calls)} calls.")
+    return score.outputs(*result, expected_means=len(ks))
+
+
+def choose_k_schema(inp: dict) -> dict:
+    from .pretext import score_schema
+
+    return score_schema(len(inp["labels"]), len(inp["ks"]), len(inp["ks"]))
+
+
+def choose_k_judge(out: dict, inp: dict) -> None:
+    from .pretext import judge_choice
+
+    name, labels, ks, fraction = "choose_k", inp["labels"], inp["ks"], inp["fraction"]
+    memory, queries, values = out["train"], out["val"], out["values"].tolist()
+    expect(int(out["called"]) == len(ks) and sorted(out["which"].tolist()) == list(range(len(ks))), name,
+           f"score should be called once for each of the {len(ks)} values of k, got {int(out['called'])} calls.")
+    expect(bool((memory == memory[0]).all() and (queries == queries[0]).all()), name,
+           "the values of k were compared on different splits. Split once, before the loop over k, so that the "
+           "comparison measures k and not the luck of the split.")
+    memory, queries = memory[0], queries[0]
+    expect(not bool((memory & queries).any()), name,
+           "some images are both memory (they vote) and query (they are classified): an image would find itself as "
+           "its own nearest neighbour, which flatters small k.")
+    expect(bool((memory | queries).all()), name, "every training image should be either memory or query.")
+    for c in labels.unique().tolist():
+        size, held = int((labels == c).sum()), int(queries[labels == c].sum())
+        expect(held >= 1 and abs(held - fraction * size) <= 1, name,
+               f"class {c} has {size} images and {held} of them are queries; hold out about val_fraction = {fraction} "
+               "of each class (at least one), class by class, so that the queries keep the classes' proportions.")
+    by_position = [next(v for w, v in zip(out["which"].tolist(), values) if w == i) for i in range(len(ks))]
+    expect(len(out["means"]) == len(ks) and all(abs(m - e) < 1e-6 for m, e in zip(out["means"].tolist(), by_position)),
+           name, f"the accuracies should be score's results in the order of ks: {[round(v, 4) for v in by_position]}.")
+    judge_choice(name, out, ks, by_position)
+
+
 EXERCISES = [
     Exercise("test_mae_reconstruct", "mae_reconstruct", reconstruct_inputs, reconstruct_run, reconstruct_judge,
              reconstruct_schema),
@@ -578,6 +642,7 @@ EXERCISES = [
     Exercise("test_foreground_mask", "foreground_mask", mask_inputs, mask_run, mask_judge, mask_schema),
     Exercise("test_pca_rgb", "pca_rgb", pca_inputs, pca_run, pca_judge, pca_schema),
     Exercise("test_knn_predict", "knn_predict", knn_inputs, knn_run, knn_judge, knn_schema),
+    Exercise("test_choose_k", "choose_k", choose_k_inputs, choose_k_run, choose_k_judge, choose_k_schema),
 ]
 (check_mae_reconstruct, check_mae_features, check_cls_attention_maps, check_foreground_mask, check_pca_rgb,
- check_knn_predict) = map(checker, EXERCISES)
+ check_knn_predict, check_choose_k) = map(checker, EXERCISES)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import denormalize, normalize, normalized_range
-from ._core import Exercise, as_int, calling, checker, expect, expect_tensor, floats, generator, ints, subseed
+from ._core import Exercise, as_int, bools, calling, checker, expect, expect_tensor, floats, generator, ints, subseed
 from ._trace import Trace, record
 
 ASSIGNMENT = "01_pretext_tasks"
@@ -484,3 +484,161 @@ EXERCISES = [
 ]
 check_rotation_dataset, check_jigsaw_dataset, check_colorization_dataset, check_colorization_net = map(checker, EXERCISES)
 EXERCISES += BATCH_EXERCISES
+
+
+# ----------------------------------------------------------------------------- Exercise 1.5
+#: Calls of ``score`` recorded by the cross-validation check (a correct run makes candidates x folds).
+MAX_SCORE_CALLS = 200
+
+
+class RecordingScore:
+    """The ``score`` a model-selection check hands over: it records every call and returns a known,
+    deterministic validation score: ``base[candidate] + bonus`` where the bonus depends on the validation
+    images (their smallest index), so that one split alone can favour another candidate than the mean does.
+
+    Args:
+        n: labelled images; the indices ``score`` receives must lie in ``0 .. n - 1``.
+        candidates: what may be chosen.
+        base: each candidate's score before the bonus.
+        bonus: added when ``(smallest validation index + candidate's position) % 3 == 0``.
+        exercise: the exercise a failure names.
+        names: what the two index arguments are called in the exercise.
+    """
+
+    def __init__(self, n: int, candidates: list, base: list[float], bonus: float, exercise: str = "cross_validate",
+                 names: tuple[str, str] = ("train_index", "val_index")):
+        self.n, self.candidates, self.base, self.bonus = n, list(candidates), list(base), bonus
+        self.exercise, self.names = exercise, names
+        self.calls: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
+
+    def _mask(self, index, what: str) -> torch.Tensor:
+        expect(isinstance(index, torch.Tensor) and not index.is_floating_point() and index.dim() == 1, self.exercise,
+               f"score(...) expects {what} as a 1-d integer tensor of image indices, got "
+               f"{type(index).__name__}{'' if not isinstance(index, torch.Tensor) else f' {index.dtype} {tuple(index.shape)}'}.")
+        with torch._C.DisableTorchFunctionSubclass():
+            index = index.detach().cpu().long()
+        expect(bool(((index >= 0) & (index < self.n)).all()), self.exercise,
+               f"{what} holds indices outside 0..{self.n - 1}.")
+        mask = torch.zeros(self.n, dtype=torch.bool)
+        mask[index] = True
+        expect(int(mask.sum()) == len(index), self.exercise, f"{what} names an image twice.")
+        return mask
+
+    def __call__(self, train_index, val_index, candidate) -> float:
+        train, val = self._mask(train_index, self.names[0]), self._mask(val_index, self.names[1])
+        expect(any(candidate is c or candidate == c for c in self.candidates), self.exercise,
+               f"score(...) was called with the candidate {candidate!r}, which is not one of {self.candidates}.")
+        which = next(i for i, c in enumerate(self.candidates) if candidate is c or candidate == c)
+        first = int(val.nonzero()[0]) if val.any() else 0
+        value = self.base[which] + (self.bonus if (first + which) % 3 == 0 else 0.0)
+        if len(self.calls) < MAX_SCORE_CALLS:
+            self.calls.append((which, train, val, value))
+        return value
+
+    def outputs(self, best, scores, expected_means: int) -> dict:
+        """The plain outputs of a model-selection run: the choice (as a position), the scores it reported and
+        every recorded call. ``best`` must be one of the candidates, by value; ``scores`` one number per candidate."""
+        expect(any(best is c or best == c for c in self.candidates) and not isinstance(best, bool), self.exercise,
+               f"the best candidate should be one of the candidates {self.candidates} (the value, not its position), "
+               f"got {best!r}.")
+        scores = [float(m) for m in scores] if isinstance(scores, (list, tuple, torch.Tensor)) else []
+        expect(len(scores) == expected_means, self.exercise,
+               f"the scores you return should be one number per candidate, in the order of {self.candidates}; got "
+               f"{len(scores)} numbers.")
+        empty = torch.zeros(self.n, dtype=torch.bool)
+        calls = self.calls or [(0, empty, empty, 0.0)]
+        return {"best": next(i for i, c in enumerate(self.candidates) if best is c or best == c), "means": scores,
+                "which": [c[0] for c in calls], "train": torch.stack([c[1] for c in calls]),
+                "val": torch.stack([c[2] for c in calls]), "values": [c[3] for c in calls], "called": len(self.calls)}
+
+
+def score_schema(n: int, calls: int, candidates: int) -> dict:
+    """What :meth:`RecordingScore.outputs` returns for ``n`` images, ``calls`` calls and ``candidates`` candidates."""
+    return {"best": ints(), "means": floats(candidates), "which": ints(calls), "train": bools(calls, n),
+            "val": bools(calls, n), "values": floats(calls), "called": ints()}
+
+
+def cv_inputs(seed: int | None) -> dict:
+    g = generator(seed, 15)
+    if seed is None:
+        sizes, candidates, folds = (12, 10, 8), [0.01, 0.1, 1.0, 10.0], 4
+    else:
+        folds = int(torch.randint(2, 6, (1,), generator=g))
+        sizes = tuple(int(torch.randint(folds, 4 * folds + 3, (1,), generator=g)) for _ in range(3))
+        candidates = [round(10.0 ** float(e), 4) for e in torch.randint(-3, 3, (int(torch.randint(2, 6, (1,),
+                                                                                            generator=g)),),
+                                                                        generator=g).unique().tolist()]
+        candidates = candidates if len(candidates) > 1 else [0.1, 1.0]
+    labels = torch.cat([torch.full((s,), c) for c, s in enumerate(sizes)])
+    labels = labels[torch.randperm(len(labels), generator=g)]
+    base = (torch.rand(len(candidates), generator=g) * 0.4 + 0.4).tolist()
+    return {"labels": labels, "candidates": candidates, "folds": folds, "base": base, "bonus": 0.5,
+            "fold_seed": subseed(g)}
+
+
+def cv_run(cross_validate, inp: dict) -> dict:
+    name = "cross_validate"
+    labels, candidates = inp["labels"], list(inp["candidates"])
+    score = RecordingScore(len(labels), candidates, inp["base"], inp["bonus"])
+    with calling(name, f"cross_validate(labels, {candidates}, score, folds={inp['folds']}, seed=...)"):
+        result = cross_validate(labels.clone(), list(candidates), score, folds=inp["folds"], seed=inp["fold_seed"])
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, name,
+           f"cross_validate should return a pair (best candidate, mean scores), got {type(result).__name__}.")
+    k, folds = len(candidates), inp["folds"]
+    expect(len(score.calls) == k * folds, name,
+           f"score was called {len(score.calls)} times for {k} candidates and {folds} folds; each candidate should be "
+           f"scored once on each fold: {k * folds} calls.")
+    return score.outputs(*result, expected_means=k)
+
+
+def cv_schema(inp: dict) -> dict:
+    return score_schema(len(inp["labels"]), len(inp["candidates"]) * inp["folds"], len(inp["candidates"]))
+
+
+def cv_judge(out: dict, inp: dict) -> None:
+    name = "cross_validate"
+    labels, folds, k = inp["labels"], inp["folds"], len(inp["candidates"])
+    which, train, val, values = out["which"].tolist(), out["train"], out["val"], out["values"].tolist()
+    expect(int(out["called"]) == k * folds, name,
+           f"score was called {int(out['called'])} times for {k} candidates and {folds} folds; each candidate should be "
+           f"scored once on each fold: {k * folds} calls.")
+    expect(bool((train & val).any(1).logical_not().all()), name,
+           "some images are in both train_index and val_index of the same call: a model must never be validated on "
+           "images it was fitted on.")
+    expect(bool((train | val).all(1).all()), name,
+           "in each call, train_index and val_index together should hold every labelled image: the training part is "
+           "everything outside the validation fold.")
+    by_candidate = [[i for i, w in enumerate(which) if w == c] for c in range(k)]
+    expect(all(len(calls) == folds for calls in by_candidate), name,
+           "every candidate should be scored exactly once on every fold.")
+    reference = sorted(map(tuple, val[by_candidate[0]].int().tolist()))
+    expect(all(sorted(map(tuple, val[calls].int().tolist())) == reference for calls in by_candidate), name,
+           "the candidates were compared on different folds. Draw the folds once, before the loop over candidates: "
+           "otherwise the comparison mixes the difference between candidates with the difference between splits.")
+    fold_val = val[by_candidate[0]]
+    expect(bool((fold_val.sum(0) == 1).all()), name,
+           f"the {folds} validation folds should split the images: every image validated exactly once (found images "
+           f"validated {sorted(set(fold_val.sum(0).tolist()))} times).")
+    for c in labels.unique().tolist():
+        counts = fold_val[:, labels == c].sum(1)
+        expect(int(counts.max() - counts.min()) <= 1, name,
+               f"class {c} appears {counts.tolist()} times in the {folds} validation folds: stratify, i.e. deal each "
+               "class's images out over the folds in turn, so that every fold holds each class in proportion.")
+    expected = [sum(values[i] for i in calls) / folds for calls in by_candidate]
+    means = out["means"].tolist()
+    expect(len(means) == k and all(abs(m - e) < 1e-6 for m, e in zip(means, expected)), name,
+           f"the mean scores should be, in the order of the candidates, the average of each candidate's {folds} "
+           f"validation scores: {[round(e, 4) for e in expected]}, got {[round(m, 4) for m in means]}.")
+    judge_choice(name, out, inp["candidates"], expected)
+
+
+def judge_choice(name: str, out: dict, candidates: list, expected: list[float]) -> None:
+    """The choice of a model-selection exercise is the candidate with the highest (mean) validation score."""
+    best = max(range(len(candidates)), key=lambda i: expected[i])
+    expect(int(out["best"]) == best, name,
+           f"the best candidate is the one with the highest mean validation score, {candidates[best]} "
+           f"({expected[best]:.3f}); you chose {candidates[int(out['best'])]} ({expected[int(out['best'])]:.3f}).")
+
+
+EXERCISES.append(Exercise("test_cross_validate", "cross_validate", cv_inputs, cv_run, cv_judge, cv_schema))
+check_cross_validate = checker(EXERCISES[-1])

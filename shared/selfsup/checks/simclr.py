@@ -1,4 +1,4 @@
-"""Checks of Notebook 2 (SimCLR): the five exercises, defined once (see :mod:`._core`).
+"""Checks of Notebook 2 (SimCLR): the six exercises, defined once (see :mod:`._core`).
 
 Each public check takes your function or class (not an instance), runs it on small CPU inputs
 and tests what the exercise's docstring promises. A failure names the likely mistake.
@@ -10,8 +10,12 @@ The NT-Xent check uses closed-form cases (N = 4 pairs, mean over 2N anchors):
 * ``z1 = z2 =`` the first N one-hot rows: the positive has cosine 1, the 2N - 2 negatives
   cosine 0, so the loss is ``log(1 + (2N - 2) exp(-1 / temperature))`` (0.5944 at 0.5);
 
+* ``z1 = z2`` rows whose negatives all have cosine ``1 - 0.0002`` (:func:`near_one_pair`): the loss
+  is ``log(1 + (2N - 2) exp(-0.0002 / temperature))``, which only a loss that computes the
+  similarities in float32 gets right on float16 inputs and under float16 autocast;
+
 and properties every correct loss has: symmetry in the two views, invariance to the norms of
-the rows, and agreement with itself in float16 and under mixed precision.
+the rows, and agreement with itself in float16 and under mixed precision (no overflow).
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ TEMPERATURES = (0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
 #: Relative tolerance of the loss in float16 and under float16 autocast, the way ``train.fit``
 #: calls it on a GPU: about float16's machine epsilon (2^-10). Overflow is never tolerated.
 HALF_RTOL = 1e-3
+#: The near-1 case: embeddings whose negatives all have cosine ``1 - NEAR_ONE_GAP`` and whose
+#: positives have cosine 1, at ``NEAR_ONE_TEMPERATURE``. float16 resolves steps of 2^-11 (about
+#: 0.0005) just below 1, so a similarity computed in half precision rounds both to 1 and the
+#: loss becomes log(2N - 1); in float32 it is ``log(1 + (2N - 2) exp(-NEAR_ONE_GAP / t))``, about
+#: 1% lower. (A random-init network gives every pair of views a cosine near 1: Notebook 2, Part 5.)
+NEAR_ONE_GAP, NEAR_ONE_TEMPERATURE = 2e-4, 0.01
 
 
 def toy_images(n: int = 16, seed: int = 0, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -571,7 +581,7 @@ def model_judge(out: dict, inp: dict) -> None:
     expect(bool(out["trains"]), name, "h and z should carry gradients in training mode.")
 
 
-# ----------------------------------------------------------------------------- Exercise 2.5
+# ----------------------------------------------------------------------------- Exercise 2.6
 def nt_xent_fixtures(n: int = 4, dim: int = 128, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The closed-form fixtures of the NT-Xent check, as ``{name: (z1, z2)}`` with ``[n, dim]`` each.
 
@@ -592,6 +602,31 @@ def one_hot_loss(n: int, temperature: float) -> float:
     return math.log(1 + (2 * n - 2) * math.exp(-1.0 / temperature))
 
 
+def near_one_pair(n: int, dim: int, g: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z1 = z2`` ``[n, dim]`` (``dim > n``), every row ``a e_0 + b e_i`` on its own basis vector ``e_i``:
+    positives have cosine 1, all negatives ``a^2 / (a^2 + b^2) = 1 - NEAR_ONE_GAP`` (up to rounding).
+
+    The values are exact in float16 (the case runs on float16 inputs too); with ``g``, the coordinates
+    are permuted, their signs flipped and the rows scaled by a power of two.
+    """
+    b = torch.tensor(math.sqrt(NEAR_ONE_GAP / (1 - NEAR_ONE_GAP))).half().float()
+    z = torch.zeros(n, dim)
+    z[:, 0] = 1.0
+    z[torch.arange(n), torch.arange(1, n + 1)] = b
+    if g is not None:
+        signs = torch.randint(0, 2, (dim,), generator=g).float() * 2 - 1
+        z = (z * signs)[:, torch.randperm(dim, generator=g)] * 2.0 ** int(torch.randint(-2, 5, (1,), generator=g))
+    return z, z.clone()
+
+
+def near_one_loss(z1: torch.Tensor, temperature: float) -> float:
+    """Closed form of NT-Xent on :func:`near_one_pair`: the negatives' cosine computed in float64 from ``z1``."""
+    z = torch.nn.functional.normalize(z1.double(), dim=1)
+    negative = float(z[0] @ z[1])
+    n = len(z1)
+    return math.log(1 + (2 * n - 2) * math.exp((negative - 1) / temperature))
+
+
 def loss_inputs(seed: int | None) -> dict:
     """Closed-form fixtures, random cases (any N and D, all temperatures), huge norms and half precision."""
     g = generator(seed, 25)
@@ -604,9 +639,11 @@ def loss_inputs(seed: int | None) -> dict:
     big2[0] = big1[0]
     half1, half2 = 30 * torch.randn(16, 64, generator=g), 30 * torch.randn(16, 64, generator=g)
     half2[:8] = half1[:8]  # positives of cosine 1: exp(1 / 0.05) overflows float16
+    near_one = near_one_pair(4, 8) if seed is None else \
+        near_one_pair(int(torch.randint(2, 9, (1,), generator=g)), int(torch.randint(10, 65, (1,), generator=g)), g)
     return {"fixtures": nt_xent_fixtures(4, seed=0 if seed is None else subseed(g)), "cases": cases,
             "big": (big1, big2), "half": (half1.half().float(), half2.half().float()),
-            "grad": (torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g))}
+            "grad": (torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)), "near_one": near_one}
 
 
 def loss_value(nt_xent_loss, z1: torch.Tensor, z2: torch.Tensor, temperature: float,
@@ -642,6 +679,11 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
     out["float16"] = value(half1.half(), half2.half(), 0.05, " in float16")
     with torch.autocast(device_type=half1.device.type, dtype=torch.float16):
         out["autocast"] = value(half1, half2, 0.05, " inside torch.autocast(dtype=torch.float16)")
+    near1, near2 = inp["near_one"]
+    out["near_one_float16"] = value(near1.half(), near2.half(), NEAR_ONE_TEMPERATURE, " in float16, all cosines near 1")
+    with torch.autocast(device_type=near1.device.type, dtype=torch.float16):
+        out["near_one_autocast"] = value(near1, near2, NEAR_ONE_TEMPERATURE,
+                                         " inside torch.autocast(dtype=torch.float16), all cosines near 1")
     try:  # the meta device stands in for a GPU: a tensor made on the CPU inside the loss cannot meet it
         result = nt_xent_loss(torch.empty(4, 8, device="meta"), torch.empty(4, 8, device="meta"), 0.5)
         out["meta"] = 0 if isinstance(result, torch.Tensor) and result.device.type == "meta" else 2
@@ -649,15 +691,24 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
         out["meta"] = 1 if "device" in str(error) else 3
     except Exception:  # noqa: BLE001 - an operation the meta device cannot run: nothing to conclude
         out["meta"] = 3
+    out["default_meta"] = default_device_probe(nt_xent_loss, *inp["grad"])
     z1, z2 = (z.clone() for z in inp["grad"])
     value(z1, z2, 0.2)
     out["after_1"], out["after_2"] = z1, z2
     out["requires_grad"], out["grad_1"], out["grad_2"] = False, torch.zeros_like(z1), torch.zeros_like(z2)
     if not (torch.equal(z1, inp["grad"][0]) and torch.equal(z2, inp["grad"][1])):
         return out  # edited in place: the judge says so (with requires_grad, the edit would raise instead)
-    z1, z2 = (z.clone().requires_grad_() for z in inp["grad"])
-    loss = loss_value(nt_xent_loss, z1, z2, 0.2, name)
-    out["requires_grad"] = bool(loss.requires_grad)
+    out.update(gradients(nt_xent_loss, inp["grad"], name))
+    return out
+
+
+def gradients(nt_xent, inputs: tuple[torch.Tensor, torch.Tensor], name: str) -> dict:
+    """``requires_grad`` of an NT-Xent exercise's loss at temperature 0.2 on ``inputs``, and its gradients
+    ``grad_1``, ``grad_2`` (zeros when it carries none)."""
+    z1, z2 = (z.clone().requires_grad_() for z in inputs)
+    loss = loss_value(nt_xent, z1, z2, 0.2, name)
+    out = {"requires_grad": bool(loss.requires_grad), "grad_1": torch.zeros_like(z1.detach()),
+           "grad_2": torch.zeros_like(z2.detach())}
     if loss.requires_grad:
         with calling(name, "loss.backward()"):
             g1, g2 = torch.autograd.grad(loss, (z1, z2), allow_unused=True)
@@ -666,12 +717,32 @@ def loss_run(nt_xent_loss, inp: dict) -> dict:
     return out
 
 
+def default_device_probe(nt_xent_loss, z1: torch.Tensor, z2: torch.Tensor) -> int:
+    """Run the loss on CPU inputs while tensors made without ``device=`` land on the meta device.
+
+    The meta-input probe of :func:`loss_run` concludes nothing for a loss that leaves autocast
+    with ``torch.autocast(device_type=z1.device.type, enabled=False)`` (autocast has no meta
+    device); this one does: a mask or targets made without ``device=z1.device`` meet the CPU
+    inputs on another device. Returns 0 (the loss stayed on the inputs' device), 1 (a tensor
+    was made on the default device) or 3 (another error: nothing to conclude).
+    """
+    try:
+        with torch.device("meta"):
+            result = nt_xent_loss(z1.clone(), z2.clone(), 0.5)
+        return 0 if isinstance(result, torch.Tensor) and result.device.type == "cpu" else 1
+    except RuntimeError as error:
+        return 1 if "device" in str(error) else 3
+    except Exception:  # noqa: BLE001 - not about devices: the other cases report it
+        return 3
+
+
 def loss_schema(inp: dict) -> dict:
     value, cases = floats(finite=False), floats(len(inp["cases"]), finite=False)
     grad = floats(*inp["grad"][0].shape, finite=False)
     return {"identical": value, "one_hot": floats(len(TEMPERATURES), finite=False), "random": value,
             "random_x5": value, "cases": cases, "swapped": cases, "scaled": cases, "big": value, "big_unit": value,
-            "float32": value, "float16": value, "autocast": value, "meta": ints(), "after_1": grad, "after_2": grad,
+            "float32": value, "float16": value, "autocast": value, "near_one_float16": value,
+            "near_one_autocast": value, "meta": ints(), "default_meta": ints(), "after_1": grad, "after_2": grad,
             "requires_grad": bools(), "grad_1": grad, "grad_2": grad}
 
 
@@ -714,13 +785,14 @@ def diagnose_one_hot(value: float, n: int, temperature: float) -> str:
     return f"got {value:.4f}. Divide the cosine similarities by the temperature and mask only the diagonal."
 
 
-def loss_judge(out: dict, inp: dict) -> None:
-    name, n = "nt_xent_loss", 4
+def judge_fixtures(name: str, out: dict, temperatures) -> None:
+    """The closed forms of :func:`nt_xent_fixtures` (N = 4) and their scale invariance, for any NT-Xent exercise."""
+    n = 4
     value = float(out["identical"])
     expect(math.isclose(value, math.log(2 * n - 1), abs_tol=1e-4), name,
            f"for {2 * n} identical embeddings every candidate is equally similar, so the loss should be log(2N - 1) = "
            f"{math.log(2 * n - 1):.4f}; {diagnose_identical(value, n, 0.5)}")
-    for t, value in zip(TEMPERATURES, out["one_hot"].tolist(), strict=True):
+    for t, value in zip(temperatures, out["one_hot"].tolist(), strict=True):
         expected = one_hot_loss(n, t)
         expect(close(value, expected, 1e-4), name,
                f"for z1 = z2 = one-hot rows (positive cosine 1, negatives 0) at temperature {t} the loss should be "
@@ -729,6 +801,11 @@ def loss_judge(out: dict, inp: dict) -> None:
     expect(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5), name,
            f"scaling the embeddings by 5 changed the loss from {a:.4f} to {b:.4f}: L2-normalise z1 and z2 "
            "(F.normalize(z, dim=1)) before the dot products, so that they are cosine similarities.")
+
+
+def loss_judge(out: dict, inp: dict) -> None:
+    name = "nt_xent_loss"
+    judge_fixtures(name, out, TEMPERATURES)
     for (z1, _, t), value, swapped, scaled in zip(inp["cases"], *(out[k].tolist() for k in ("cases", "swapped",
                                                                                            "scaled")), strict=True):
         expect(close(swapped, value), name,
@@ -750,16 +827,129 @@ def loss_judge(out: dict, inp: dict) -> None:
                f"same values): it {'overflowed' if not math.isfinite(value) else 'lost precision'} in half precision. "
                "Compute the similarities in float32 with autocast turned off: under torch.autocast, .float() alone "
                "does not keep a matrix product in float32. See the exercise's docstring.")
+    n, t = len(inp["near_one"][0]), NEAR_ONE_TEMPERATURE
+    expected, collapsed = near_one_loss(inp["near_one"][0], t), math.log(2 * n - 1)
+    for key, how, fix in (
+            ("near_one_float16", "on float16 inputs", "Cast z1 and z2 to float32 (.float()) before the matrix product."),
+            ("near_one_autocast", "inside torch.autocast(dtype=torch.float16), as train.fit calls it on a GPU",
+             "Compute the similarities in float32 with autocast turned off: under torch.autocast, .float() alone does "
+             "not keep a matrix product in float32. See the exercise's docstring.")):
+        value = float(out[key])
+        expect(close(value, expected, HALF_RTOL), name,
+               f"{how}, with N={n} pairs whose negatives have cosine {1 - NEAR_ONE_GAP} and positives cosine 1 "
+               f"(temperature {t}), the loss is {value:.5f}"
+               + (" = log(2N - 1), as if positives and negatives had the same similarity," if close(value, collapsed, 1e-4)
+                  else "") + f" instead of {expected:.5f}. Just below 1, float16 only resolves steps of about 0.0005, "
+               f"so half-precision similarities round these cosines together. {fix}")
     expect(torch.equal(out["after_1"], inp["grad"][0]) and torch.equal(out["after_2"], inp["grad"][1]), name,
            "the loss modified z1 or z2 in place (e.g. z1 /= norm); compute new tensors instead.")
     expect(bool(out["requires_grad"]), name,
            "the loss carries no gradient: don't detach, call .item() or use numpy inside.")
     expect(bool(torch.isfinite(out["grad_1"]).all() and torch.isfinite(out["grad_2"]).all()), name,
            "the gradients of the loss are not finite.")
-    expect(int(out["meta"]) != 1, name,
+    expect(int(out["meta"]) != 1 and int(out["default_meta"]) != 1, name,
            "the loss builds a tensor on the CPU while the embeddings live on another device. Take the device from the "
            "inputs: torch.arange(n, device=z1.device), torch.eye(..., device=z1.device).")
     expect(int(out["meta"]) != 2, name, "the loss was computed on another device than its inputs.")
+
+
+# ----------------------------------------------------------------------------- Exercise 2.5 (the loop)
+#: Largest N of the loop's random cases: a Python loop over 2N anchors is slow, and small cases say enough.
+LOOP_MAX_N = 6
+#: Temperatures of the loop's one-hot closed form.
+LOOP_TEMPERATURES = (0.1, 0.5, 1.0)
+
+
+def loop_inputs(seed: int | None) -> dict:
+    """Closed-form fixtures (N = 4), small random cases (any N and D, all temperatures) and a gradient case."""
+    g = generator(seed, 26)
+    shapes = ((1, 3, 0.5), (3, 5, 0.1), (6, 16, 1.0)) if seed is None else \
+        [(int(torch.randint(1, LOOP_MAX_N + 1, (1,), generator=g)), int(torch.randint(3, 33, (1,), generator=g)),
+          TEMPERATURES[int(torch.randint(0, len(TEMPERATURES), (1,), generator=g))]) for _ in range(3)]
+    cases = [(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), t) for n, d, t in shapes]
+    return {"fixtures": nt_xent_fixtures(4, seed=0 if seed is None else subseed(g)), "cases": cases,
+            "grad": (torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)), "tilted": tilted_pair(4)}
+
+
+#: Cosine of a positive pair in the tilted fixture.
+TILT = 0.6
+
+
+def tilted_pair(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z1 = e_i`` and ``z2 = TILT e_i + sqrt(1 - TILT^2) e_(n+i)`` ``[n, 2n]``: each positive pair has cosine
+    ``TILT``, every other pair 0, so the loss is ``log(1 + (2N - 2) exp(-TILT / t))``; unlike the other
+    fixtures, an anchor and its positive differ."""
+    z1 = torch.eye(n, 2 * n)
+    z2 = TILT * z1 + math.sqrt(1 - TILT ** 2) * torch.eye(n, 2 * n).roll(n, dims=1)
+    return z1, z2
+
+
+def loop_run(nt_xent_loop, inp: dict) -> dict:
+    name = "nt_xent_loop"
+
+    def value(z1, z2, t):
+        return float(expect_tensor(loss_value(nt_xent_loop, z1, z2, t, name), name, "the loss").float())
+
+    f = inp["fixtures"]
+    out = {"identical": value(*f["identical"], 0.5), "one_hot": [value(*f["one_hot"], t) for t in LOOP_TEMPERATURES],
+           "random": value(*f["random"], 0.5), "random_x5": value(*f["random_x5"], 0.5),
+           "cases": [value(z1, z2, t) for z1, z2, t in inp["cases"]],
+           "swapped": [value(z2, z1, t) for z1, z2, t in inp["cases"]], "tilted": value(*inp["tilted"], 0.5)}
+    out.update(gradients(nt_xent_loop, inp["grad"], name))
+    return out
+
+
+def loop_judge(out: dict, inp: dict) -> None:
+    name, n = "nt_xent_loop", 4
+    judge_fixtures(name, out, LOOP_TEMPERATURES)
+    value, expected = float(out["tilted"]), math.log(1 + (2 * n - 2) * math.exp(-TILT / 0.5))
+    expect(close(value, expected, 1e-4), name,
+           f"when each positive pair has cosine {TILT} and every other pair 0 (temperature 0.5) the loss should be "
+           f"log(1 + (2N - 2) exp(-{TILT} / t)) = {expected:.4f}, got {value:.4f}. The positive of row i is row "
+           "(i + N) mod 2N, the other view of the same image, not row i itself.")
+    for (z1, _, t), value, swapped in zip(inp["cases"], out["cases"].tolist(), out["swapped"].tolist(), strict=True):
+        expect(close(swapped, value), name,
+               f"L(z1, z2) = {value:.5f} but L(z2, z1) = {swapped:.5f} (N={len(z1)}, temperature {t}): loop over all "
+               "2N anchors, the rows of z1 and of z2.")
+    expect(bool(out["requires_grad"]) and bool(torch.isfinite(out["grad_1"]).all() and
+                                               torch.isfinite(out["grad_2"]).all()), name,
+           "the loss carries no finite gradient: build it from torch operations on z1 and z2 (no .item(), no numpy).")
+
+
+def loop_schema(inp: dict) -> dict:
+    value, cases = floats(finite=False), floats(len(inp["cases"]), finite=False)
+    grad = floats(*inp["grad"][0].shape, finite=False)
+    return {"identical": value, "one_hot": floats(len(LOOP_TEMPERATURES), finite=False), "random": value,
+            "random_x5": value, "cases": cases, "swapped": cases, "tilted": value, "requires_grad": bools(),
+            "grad_1": grad, "grad_2": grad}
+
+
+def compare_nt_xent(nt_xent_loop, nt_xent_loss, n: int = 64, dim: int = 128, seed: int = 0) -> dict:
+    """Your loop and your vectorised loss on the same random batch: their values must agree; how long each takes.
+
+    Not graded: it tells you whether the two exercises agree with each other, and what vectorising buys.
+
+    Returns:
+        ``{"loop": loss, "vectorised": loss, "difference": |loop - vectorised|, "loop_seconds", "vectorised_seconds"}``.
+    """
+    import time
+
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g)
+    out = {}
+    for key, loss in (("loop", nt_xent_loop), ("vectorised", nt_xent_loss)):
+        started = time.perf_counter()
+        with calling(loss.__name__, f"{loss.__name__}(z1, z2, 0.2) with N={n}, D={dim}"):
+            out[key] = float(loss(z1, z2, 0.2))
+        out[f"{key}_seconds"] = time.perf_counter() - started
+    out["difference"] = abs(out["loop"] - out["vectorised"])
+    expect(out["difference"] <= 1e-4 * max(1.0, abs(out["loop"])), "nt_xent_loss",
+           f"your loop gives {out['loop']:.6f} and your vectorised loss {out['vectorised']:.6f} on the same batch "
+           f"(N={n}, D={dim}, temperature 0.2): one of them is wrong. Their checks say which.")
+    print(f"loop {out['loop']:.6f} in {1000 * out['loop_seconds']:.1f} ms, vectorised {out['vectorised']:.6f} in "
+          f"{1000 * out['vectorised_seconds']:.1f} ms: they agree to {out['difference']:.1e}, the vectorised loss is "
+          f"{out['loop_seconds'] / max(out['vectorised_seconds'], 1e-9):.0f}x faster here.")
+    return out
 
 
 EXERCISES = [
@@ -771,7 +961,8 @@ EXERCISES = [
     Exercise("test_simclr_model", "SimCLRModel", model_inputs, model_run, model_judge,
              lambda inp: {"toy": None, "conv": None}, model_replay, model_replay_schema,
              private=("probe_toy", "probe")),
+    Exercise("test_nt_xent_loop", "nt_xent_loop", loop_inputs, loop_run, loop_judge, loop_schema),
     Exercise("test_nt_xent_loss", "nt_xent_loss", loss_inputs, loss_run, loss_judge, loss_schema),
 ]
-check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loss = \
-    map(checker, EXERCISES)
+(check_simclr_augment, check_two_views, check_projection_head, check_simclr_model, check_nt_xent_loop,
+ check_nt_xent_loss) = map(checker, EXERCISES)
