@@ -41,7 +41,7 @@ def section_seconds(reference: dict, notebook: str, title_start: str) -> float:
 
 H200 = "2026-11-30-nvidia-h200.json"
 SPEED = "2026-11-28-simclr-speed-cpu.json"
-LABEL_COST = "2026-11-30-label-efficiency-cost-cpu.json"
+LABEL_COST = "2026-12-03-label-efficiency-cost-cpu.json"
 AGREEMENT = "2026-11-28-probe-agreement-cpu.json"
 GEOMETRY = "2026-12-03-random-init-geometry-cpu.json"
 
@@ -63,13 +63,10 @@ def claims() -> list[tuple[str, str, str]]:
     return [
         ("02_simclr", SPEED, f"that augmentation alone at {speed[0]:.1f} s per epoch with `num_workers=0` and "
                              f"{speed[2]:.1f} s with 2 workers"),
-        ("01_pretext_tasks", LABEL_COST, f"took {cost['curve']['seconds']:.1f} s, against "
-                                         f"{cost['full_probe']['seconds']:.1f} s for one probe on all 50,000 labels"),
-        ("01_pretext_tasks", LABEL_COST, f"evaluate the loss {cost['curve']['evaluations']:,} times (a forward and "
-                                         f"backward pass each) against {cost['full_probe']['evaluations']}"),
-        ("01_pretext_tasks", H200, f"this whole part (five methods) took "
-                                   f"{section_seconds(h200, '01_pretext_tasks', 'Part 6'):.1f} s"),
-        ("02_simclr", H200, f"this part took {section_seconds(h200, '02_simclr', 'Part 6'):.1f} s for both backbones"),
+        ("01_pretext_tasks", LABEL_COST, f"took {cost['curve']['joint']['evaluations']} evaluations together against "
+                                         f"{cost['curve']['separate']['evaluations']:,} one at a time (and "
+                                         f"{cost['full_probe']['evaluations']} for one probe on all 50,000 labels), with "
+                                         f"every accuracy within {cost['curve']['largest_difference_points']:.2f} points"),
         ("01_pretext_tasks", AGREEMENT, f"to {100 * abs(agree['selfsup_probe_acc'] - agree['sklearn_probe_acc']):.2f} "
                                         f"points ({100 * agree['sklearn_probe_acc']:.2f}% and "
                                         f"{100 * agree['selfsup_probe_acc']:.2f}%"),

@@ -392,4 +392,4 @@ def test_figure_says_seed_or_seeds_and_puts_value_labels_above_the_target_lines(
     texts.clear()
     paths["results"].write_text(json.dumps(synthetic_results()))
     _generate(paths)
-    assert "seeds 0, 1 (red: target)" in titles[-1]
+    assert "seeds 0, 1 (bar: mean, whiskers: range over seeds; red: target)" in titles[-1]

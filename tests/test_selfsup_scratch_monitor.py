@@ -27,11 +27,11 @@ def test_baseline_trains_on_the_probes_own_subsets(monkeypatch):
     labels = torch.arange(10).repeat(30)[torch.randperm(300, generator=torch.Generator().manual_seed(0))]
     seen = []
 
-    def spy(train_feats, *args, **kwargs):
-        seen.append(train_feats[:, 0].long())
-        return 0.0
+    def spy(problems, *args, **kwargs):
+        seen.extend(train_feats[:, 0].long() for train_feats, *_ in problems)
+        return [0.0] * len(problems)
 
-    monkeypatch.setattr(probe, "linear_probe", spy)
+    monkeypatch.setattr(probe, "linear_probes", spy)
     index_feature = torch.arange(300.0)[:, None].repeat(1, 2)
     probe.label_efficiency(index_feature, labels, index_feature[:5], labels[:5], per_class=(2, 5, 40), draws=3,
                            device=CPU, seed=7)

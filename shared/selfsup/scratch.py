@@ -21,11 +21,8 @@ from .models import Classifier, SmallConvNet
 
 
 def labelled_subsets(labels: torch.Tensor, per_class: tuple[int, ...], draws: int, seed: int = 0) -> dict[int, list[torch.Tensor]]:
-    """Random class-balanced subsets: for each budget ``k``, ``draws`` index tensors of ``k`` images per class.
-
-    The draws are those of :func:`selfsup.probe.label_efficiency` with the same ``seed``: one generator,
-    budgets in order, for each draw a permutation of each class's members. A budget that is not
-    smaller than the smallest class is left out.
+    """The class-balanced subsets the probes of :func:`selfsup.probe.label_efficiency` are fitted on
+    with the same ``seed`` (one definition: :func:`selfsup.probe.label_subsets`), grouped by budget.
 
     Args:
         labels: ``[N]`` classes of the training images.
@@ -34,15 +31,14 @@ def labelled_subsets(labels: torch.Tensor, per_class: tuple[int, ...], draws: in
         seed: of the generator.
 
     Returns:
-        ``{k: [index [k * classes] of each draw]}``.
+        ``{k: [index [k * classes] of each draw]}``; a budget not smaller than the smallest class is left out.
     """
-    labels = labels.long().cpu()
-    by_class = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
-    smallest = min(len(members) for members in by_class)
-    g = torch.Generator().manual_seed(seed)
-    return {k: [torch.cat([members[torch.randperm(len(members), generator=g)[:k]] for members in by_class])
-                for _ in range(draws)]
-            for k in per_class if k < smallest}
+    from .probe import label_subsets
+
+    out: dict[int, list[torch.Tensor]] = {}
+    for k, index in label_subsets(labels, per_class, draws, seed):
+        out.setdefault(k, []).append(index)
+    return out
 
 
 def describe(curve: dict[int, list[float]]) -> str:
