@@ -189,9 +189,11 @@ def summary_markdown(data: dict) -> str:
     (messages, file names, reasons) enters it through :func:`.markup.inline`; student ids are
     slugs (:func:`.inputs.slug`), the rest is the grader's."""
     isolation = data.get("isolation") or "not recorded"
+    resources = data.get("resources") or "not recorded"
     lines = ["# Class summary", "", f"{data['inputs']} input file(s): "
              + ", ".join(f"{n} {s}" for s, n in data["statuses"].items()), "",
              f"Isolation of student code: {'; '.join(isolation) if isinstance(isolation, list) else isolation}", "",
+             f"Resources of each sandbox: {'; '.join(resources) if isinstance(resources, list) else resources}", "",
              "## Exercises (pass rate and the most common failures: a map of misconceptions)", ""]
     for name, e in data["exercises"].items():
         lines.append(f"### {name}: {e['passed']}/{e['graded']} passed ({100 * e['pass_rate']:.0f}%)")
@@ -216,7 +218,7 @@ def write_outputs(out: Path, records: list[dict], meta: dict) -> None:
     public = [{k: v for k, v in r.items() if k not in ("signature", "timing")} for r in records]
     atomic_write(out / "grades.csv", grades_csv(records))
     atomic_write(out / "results.json", dumps({"meta": meta, "submissions": public}))
-    data = {**summary(records), "isolation": meta.get("isolation")}
+    data = {**summary(records), "isolation": meta.get("isolation"), "resources": meta.get("resources")}
     atomic_write(out / "summary.json", dumps(data))
     atomic_write(out / "summary.md", summary_markdown(data))
     atomic_write(out / "timings.json", dumps({r["key"]: r["timing"] for r in records if "timing" in r}))
