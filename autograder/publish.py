@@ -6,6 +6,9 @@ DIR receives exactly what students may see, laid out as the public repository na
     DIR/README.md                      how to open, run and submit (generated)
     DIR/notebooks/NN_name.ipynb        the release notebooks (the Colab badges point here)
     DIR/shared/                        the helper package `selfsup` (pip install from here)
+    DIR/.github/workflows/             per-repository feedback: classroom.yml (a copy of this
+                                       repository's) and feedback.yml, which runs it on every push
+                                       of a repository made from the tree; no secret needed
 
 Run ``make release`` first: publish copies the committed release, it does not rebuild it.
 """
@@ -35,9 +38,24 @@ How to work:
    Submit that file, whatever name it gets.
 
 Do not delete, split or copy the locked check cells: the autograder needs each of them exactly once.
+
+If you work in a repository made from this one, every push runs the public checks of your notebooks
+(the *Actions* tab, workflow *Feedback*): quick feedback, not your grade.
 """
 
 _EXCLUDE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+CLASSROOM = course_mod.ROOT / ".github" / "workflows" / "classroom.yml"
+#: The caller of the reusable feedback workflow in a student repository (see docs/grading.md).
+FEEDBACK_WORKFLOW = """\
+# Feedback from the public checks on every push (not the grade): see classroom.yml. No secret needed.
+name: Feedback
+on: [push, workflow_dispatch]
+permissions:
+  contents: read
+jobs:
+  feedback:
+    uses: ./.github/workflows/classroom.yml
+"""
 
 
 def publish(target: Path) -> list[Path]:
@@ -65,6 +83,11 @@ def publish(target: Path) -> list[Path]:
     written.append(helper)
     rows = "\n".join(f"- `{name}`: " + BADGE_TEMPLATE.format(url=course.colab_url(notebook_path_in_public_repo(name)))
                      for name in names)
+    workflows = target / ".github" / "workflows"
+    workflows.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(CLASSROOM, workflows / "classroom.yml")
+    (workflows / "feedback.yml").write_text(FEEDBACK_WORKFLOW, encoding="utf-8")
+    written += [workflows / "classroom.yml", workflows / "feedback.yml"]
     readme = target / "README.md"
     readme.write_text(STUDENT_README.format(rows=rows), encoding="utf-8")
     written.append(readme)

@@ -370,3 +370,21 @@ def build_corpus(folder) -> dict[str, dict]:
         "tampered": set(),
         "repairs": set(), "student": "smith_1234", "status": "graded"}
     return expected
+
+
+# ---------------------------------------------------------------------------- attacks shared by the tests
+#: Code that takes the machine: 96 busy processes, each in a process session of its own (``setsid``:
+#: the kernel's per-session scheduling groups then do not tame them), started by one small shell
+#: (quick even from a large process). They live until their sandbox ends.
+BUSY_PROCESSES = '''
+import subprocess
+subprocess.Popen(["sh", "-c", "for i in $(seq 96); do setsid sh -c 'while :; do :; done' & done; wait"])
+'''
+
+
+def busy_processes() -> int:
+    """How many of :data:`BUSY_PROCESSES`'s busy processes run on this machine now."""
+    import psutil
+
+    return sum(" ".join(p.info["cmdline"] or []) == "sh -c while :; do :; done"
+               for p in psutil.process_iter(["cmdline"]))

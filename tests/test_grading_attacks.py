@@ -145,7 +145,8 @@ class RotationDataset(Dataset):
         return len(self.base)
 
     def __getitem__(self, index):
-        raise ValueError(FORGED_LINES + _spy() + " ENVIRONMENT " + base64.b64encode(repr(dict(os.environ)).encode()).decode())
+        environment = base64.b64encode(repr(dict(os.environ)).encode()).decode()
+        raise ValueError(FORGED_LINES + _spy() + " ENVIRONMENT " + environment)
 '''
 
 #: An exercise cell that kills every process it may signal (the re-check's zygote included) while loading.
@@ -215,18 +216,44 @@ def graded(tmp_path_factory):
     patch.setenv("AUTOGRADER_SECRET", SIGNING_SECRET)
     for name, value in GRADER_ENVIRONMENT.items():
         patch.setenv(name, value)
+    read, crashed = batch.WorkerHandle._read, []
+
+    def crash_once(handle, deadline):
+        """The grader's own worker dies in the middle of zz-victim's re-check, once."""
+        message = read(handle, deadline)
+        if message and message.get("phase") == "autograded" and not crashed and \
+                handle.jobs_sent and handle.jobs_sent[-1].startswith("zz-victim"):
+            crashed.append(handle.proc.pid)
+            handle.proc.kill()
+        return message
+
+    send = batch.WorkerHandle._send
+
+    def remember(handle, message):
+        handle.jobs_sent = getattr(handle, "jobs_sent", []) + [message.get("record", {}).get("student", "")]
+        send(handle, message)
+
+    patch.setattr(batch.WorkerHandle, "_read", crash_once)
+    patch.setattr(batch.WorkerHandle, "_send", remember)
     try:
         records = batch.run(batch.Options(paths=[str(folder)], out=out, assignment=corpus.NAME, jobs=2,
                                           probe_seed=4242, limits=LIMITS))
     finally:
         patch.undo()
+    assert crashed, "the worker was not crashed: the test did not test what it says"
     return {r["student"]: r for r in records}, out
 
 
 def test_honest_work_keeps_its_points(graded):
+    """Every honest submission keeps full points, even when the grader's own worker died in the middle of its
+    re-check (zz-victim: once recorded as an error; now graded again by a fresh worker). Another student's
+    busy processes cannot take them away either: ``test_grading_recheck.py``."""
     records, _ = graded
-    for student in ("aa-victim_1", "zz-victim_2"):
-        assert records[student]["total"] == sum(corpus.POINTS.values()), records[student]["exercises"]
+    expected = dict.fromkeys(("aa-victim_1", "zz-victim_2"), sum(corpus.POINTS.values()))
+    got = {s: (records[s]["status"], records[s]["total"]) for s in expected}
+    assert got == {s: ("graded", points) for s, points in expected.items()}, \
+        {s: (records[s].get("reason"), records[s]["exercises"]) for s in expected}
+
 
 
 def test_attackers_gain_nothing(graded):

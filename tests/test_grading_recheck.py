@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
+import time
 import uuid
 
 import grading_corpus as corpus
@@ -123,6 +125,60 @@ def test_a_job_that_renames_its_folders_cannot_break_the_next_one(good, release,
     run(corpus.append_to(good, "rotation_dataset", RENAME), release, isolation)
     nb = corpus.append_to(good, "rotation_dataset", SCRATCH)
     assert run(nb, release, isolation)["test_rotation_dataset"].status == "pass"
+
+
+def test_busy_processes_of_one_student_cannot_time_out_another(isolation, monkeypatch):
+    """A correct Notebook 2 re-checked, its sandbox starting, while another student's exercise cells run
+    96 busy processes, each in a session of its own (started again at every attempt of that student's
+    re-check): each sandbox has its CPU share, and the time limits (the sandbox's start included) count
+    CPU seconds. Before, the victim's sandbox did not start in (wall-clock) time and every exercise
+    scored 0."""
+    monkeypatch.setattr(recheck_mod, "STARTUP_TIMEOUT", 10.0)  # importing torch takes a few CPU seconds
+    name = "02_simclr"
+    victim, victim_release = corpus.correct(name=name), corpus.release(name)
+    attacker = corpus.append_to(corpus.correct(), "rotation_dataset",
+                                corpus.BUSY_PROCESSES + "import time\ntime.sleep(600)")
+    victim_limits = Limits(recheck_timeout=5, memory_mb=1999)    # a zygote of its own, started under attack
+    attacker_limits = Limits(recheck_timeout=3, memory_mb=2001)  # another zygote, as another worker's
+    attack = threading.Thread(target=recheck_mod.recheck,
+                              args=(corpus.NAME, attacker, corpus.release(), 5, attacker_limits, isolation))
+    attack.start()
+    seen, watching = [0], [True]
+
+    def watch():
+        while watching[0]:
+            seen[0] = max(seen[0], corpus.busy_processes())
+            time.sleep(0.2)
+
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and corpus.busy_processes() < 48:
+            time.sleep(0.2)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        result = recheck_mod.recheck(name, victim, victim_release, 6, victim_limits, isolation)
+        watching[0] = False
+        watcher.join()
+    finally:
+        attack.join()
+    assert seen[0] >= 48, "the attack did not run while the victim was re-checked: the test tested nothing"
+    assert statuses(result) == dict.fromkeys(result, "pass"), result
+
+
+def test_a_sandbox_that_failed_to_start_is_started_again_not_graded(good, release, isolation, monkeypatch):
+    """The grader's own failure (here: its sandbox did not start, once) costs no point; before, every
+    exercise was recorded as a crash, 0 points."""
+    real, calls = recheck_mod.zygote, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the re-check sandbox did not start: simulated")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recheck_mod, "zygote", flaky)
+    assert statuses(run(good, release, isolation)) == dict.fromkeys(ALL, "pass")
+    assert len(calls) >= 2
 
 
 def test_outputs_are_plain_arrays_never_pickles():

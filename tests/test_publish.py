@@ -28,3 +28,19 @@ def test_publish_is_idempotent(tmp_path):
     first = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) if publish(tmp_path) else None
     publish(tmp_path)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == first
+
+
+def test_the_public_tree_brings_its_own_feedback_workflow_without_secrets(tmp_path):
+    """A student repository made from the public tree runs the feedback workflow on push, calling its own
+    copy of classroom.yml: nothing refers to the instructor's repository or to a secret."""
+    import yaml
+
+    publish(tmp_path)
+    workflows = tmp_path / ".github" / "workflows"
+    assert (workflows / "classroom.yml").read_text() == \
+        (course_mod.ROOT / ".github" / "workflows" / "classroom.yml").read_text()
+    caller = yaml.safe_load((workflows / "feedback.yml").read_text())
+    assert caller.get("on", caller.get(True)) == ["push", "workflow_dispatch"]
+    assert caller["jobs"]["feedback"] == {"uses": "./.github/workflows/classroom.yml"}
+    text = (workflows / "feedback.yml").read_text()
+    assert "secrets" not in text and "token" not in text

@@ -16,9 +16,12 @@
 The probe seed is drawn once per output folder (or given with ``--probe-seed``) and mixed with
 each file's hash, so a re-run grades the same way and a student cannot know the probes in advance.
 
-Student code runs only in isolated processes (:mod:`.isolation`). A host that cannot isolate
-is refused unless the instructor passes ``--no-isolation``; ``results.json`` and ``summary.md``
-say which isolation was in force.
+Student code runs only in isolated processes (:mod:`.isolation`), each with a CPU share and a
+process cap where the host allows (:mod:`.resources`). A host that cannot isolate is refused
+unless the instructor passes ``--no-isolation``; ``results.json`` and ``summary.md`` say which
+isolation and which resource controls were in force. A failure of the grader's own machinery
+(a worker or a re-check sandbox) grades the file again, up to :data:`GRADER_RETRIES` times, and
+then records it as ``error``, never as a graded 0.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import nbformat
 from .. import course as course_mod
 from . import inputs as inputs_mod
 from . import isolation as isolation_mod
+from . import resources
 from .channel import LineReader
 from .limits import Limits, kill_tree
 from .repair import repair
@@ -231,10 +235,12 @@ class WorkerHandle:
 
     def grade(self, job: dict, limits: Limits, exercises: int) -> dict:
         """The worker's result for ``job``; on a time-out or a crash, again without the in-kernel pass."""
-        from .recheck import MAX_ATTEMPTS, STARTUP_TIMEOUT  # imports torch: only where it is needed
+        from .recheck import MACHINERY_RETRIES, MAX_ATTEMPTS, STARTUP_TIMEOUT  # imports torch: only where needed
+        from .resources import WALL_FACTOR
 
         phase1 = limits.notebook_timeout + 180.0
-        phase2 = MAX_ATTEMPTS * (STARTUP_TIMEOUT + (exercises + 2) * limits.recheck_timeout) + 120.0
+        phase2 = (MAX_ATTEMPTS + MACHINERY_RETRIES + 1) * (
+            STARTUP_TIMEOUT + (exercises + 2) * WALL_FACTOR * limits.recheck_timeout) + 120.0
         for attempt in range(2):
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
@@ -260,6 +266,30 @@ class WorkerHandle:
                 else "the grading worker crashed while running the notebook"
             job = {**job, "skip_autograde": why}
         raise AssertionError("unreachable")
+
+
+#: How often a submission is graded again, with a fresh worker, when the grader's own machinery
+#: failed on it (a worker that died or hung, a re-check sandbox that did not start or was starved).
+GRADER_RETRIES = 2
+
+
+def _grade_with_retries(handle: WorkerHandle, job: dict, limits: Limits, exercises: int, log) -> dict:
+    """``handle.grade``, again with a fresh worker after a failure of the grader's (never a 0 for it).
+
+    Raises:
+        RuntimeError: with every failure, after :data:`GRADER_RETRIES` retries (the file's status
+            is then ``error``, and ``--resume`` grades it again).
+    """
+    failures = []
+    for _ in range(GRADER_RETRIES + 1):
+        try:
+            return handle.grade(job, limits, exercises)
+        except Exception as error:  # noqa: BLE001 - whatever failed, a fresh worker grades the file again
+            failures.append(str(error).strip() or type(error).__name__)
+            log(f"warning: grading {job['record']['key']} failed ({failures[-1][:200]}); "
+                + ("trying again with a fresh worker" if len(failures) <= GRADER_RETRIES else "giving up"))
+            handle.stop()
+    raise RuntimeError(f"the grader failed {len(failures)} times: " + " | ".join(f[:300] for f in failures))
 
 
 # ---------------------------------------------------------------------------- the batch
@@ -315,7 +345,8 @@ def run(options: Options) -> list[dict]:
         if stale.stem not in keep:
             stale.unlink()
     meta = {"probe_seed": state["probe_seed"], "fingerprint": fp, "limits": options.limits.as_dict(),
-            "isolation": isolation.describe(), "shard": f"{index}/{count}",
+            "isolation": isolation.describe(), "resources": resources.controller().describe(),
+            "shard": f"{index}/{count}",
             "signed_with": SECRET_ENV if os.environ.get(SECRET_ENV) else "key file"}
     write_outputs(out, done, meta)
     return done
@@ -375,7 +406,7 @@ def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolation,
                         item.record.update(repairs=[r.as_dict() for r in repairs], colab_cells_cleaned=cleaned,
                                            status="repaired" if repairs else "graded")
                         job = {"id": n, "notebook": repaired, "record": item.record}
-                        result = handle.grade(job, options.limits, tests)
+                        result = _grade_with_retries(handle, job, options.limits, tests, log)
                         record = {**item.record, **result, "flags": item.record["flags"] + result["flags"]}
                     except Exception as error:  # noqa: BLE001 - the batch goes on
                         record = {**item.record, "status": "error", "reason": f"grading failed: {error}"}

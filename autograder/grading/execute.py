@@ -11,8 +11,9 @@ autograde pipeline (:func:`configure`) and adds what a batch of untrusted notebo
 * a kernel that dies (``os._exit``, a crash) fails its cell and skips the rest instead of
   failing the whole autograde;
 * at most ``output_kb`` of output per cell, so printing megabytes costs nothing;
-* the kernel starts through :mod:`.limits` and :mod:`.isolation` (:class:`LimitedKernelManager`):
-  a memory cap, a file-size cap, death with its parent, and, isolated, its own namespaces and a
+* the kernel starts through :mod:`.limits`, :mod:`.resources` and :mod:`.isolation`
+  (:class:`LimitedKernelManager`): a memory cap, a file-size cap, death with its parent, a control
+  group of its own (a CPU share and a process cap), and, isolated, its own namespaces and a
   filesystem that holds only the Python environment, the helper package and its own scratch
   folder. It then talks to nbgrader over Unix sockets in that folder (no network).
 """
@@ -35,6 +36,7 @@ from traitlets.config import Config
 
 from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, command, environment, home, make_scratch
 from .limits import Limits, launcher
+from .resources import new_group
 
 NOT_RUN = "CellNotRun"
 KERNEL_DIED = "KernelDied"
@@ -58,6 +60,7 @@ class LimitedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.isolation = Isolation(self.isolation_mode, self.network)
+        self.group = None  # its control group (:mod:`.resources`), made when the kernel starts
         root = self.scratch_root or None
         self.scratch = make_scratch(Path(tempfile.mkdtemp(prefix="kernel-", dir=root)) / "scratch", self.isolation)
         if self.isolation.isolated:
@@ -79,10 +82,16 @@ class LimitedKernelManager(AsyncKernelManager):
             import os
 
             os.chown(self.connection_file, SANDBOX_UID, SANDBOX_GID)
-        return launcher(command(self.isolation, cmd, self.scratch), Limits(memory_mb=self.memory_mb,
-                                                                          file_mb=self.file_mb))
+        if self.group is None:
+            self.group = new_group("kernel")
+        return launcher(command(self.isolation, cmd, self.scratch),
+                        Limits(memory_mb=self.memory_mb, file_mb=self.file_mb), self.group)
 
     def remove_scratch(self) -> None:
+        """Remove the scratch folder and the kernel's control group (with whatever still runs in it)."""
+        if self.group is not None:
+            self.group.close()
+            self.group = None
         shutil.rmtree(self.scratch.parent, ignore_errors=True)
 
 

@@ -119,7 +119,8 @@ def environment(isolation: Isolation, scratch: Path, threads: int | str | None =
     threads = str(threads or os.environ.get("OMP_NUM_THREADS") or 1)
     env = {name: value for name, value in source.items() if INHERITED.fullmatch(name)}
     env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-               HOME=str(home(scratch)), TMPDIR=str(Path(scratch) / TMP), MPLCONFIGDIR=str(home(scratch) / ".matplotlib"),
+               HOME=str(home(scratch)), TMPDIR=str(Path(scratch) / TMP),
+               MPLCONFIGDIR=str(home(scratch) / ".matplotlib"),
                LANG="C.UTF-8", SELFSUP_MODE="grading", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
     if isolation.drops_user:

@@ -3,10 +3,12 @@
 Student code runs in two kinds of process, the nbgrader kernel and the re-check sandbox. Both
 start through this module's launcher (what they can see is :mod:`.isolation`'s job)::
 
-    python -m autograder.grading.limits --memory-mb 4096 --file-mb 512 -- CMD...
+    python -m autograder.grading.limits --memory-mb 4096 --file-mb 512 [--cgroup FILE...] -- CMD...
 
 which, before it ``exec``s ``CMD``:
 
+* joins the sandbox's control group (writes its pid to each ``cgroup.procs`` given: a CPU share
+  and a process cap, :mod:`.resources`), so that everything ``CMD`` starts is in it;
 * caps the data segment (``RLIMIT_DATA``: heap and anonymous memory, the memory a bomb
   allocates; ``MemoryError`` instead of the machine's OOM killer), the size of any file the
   process writes (``RLIMIT_FSIZE``; an overrun raises an error instead of killing the process,
@@ -18,7 +20,8 @@ which, before it ``exec``s ``CMD``:
   ipykernel installs its own handler while it runs a cell, so interrupts still reach the
   student's code.
 
-Wall-clock limits are enforced by the parent (:func:`kill_tree`).
+Time limits are enforced by the parent (:func:`kill_tree`; the re-check's in CPU seconds,
+:class:`.resources.Budget`).
 """
 
 from __future__ import annotations
@@ -65,10 +68,12 @@ class Limits:
         return asdict(self)
 
 
-def launcher(cmd: list[str], limits: Limits) -> list[str]:
-    """``cmd`` prefixed with the launcher that applies ``limits``."""
+def launcher(cmd: list[str], limits: Limits, group=None) -> list[str]:
+    """``cmd`` prefixed with the launcher that applies ``limits`` (and joins ``group``, a
+    :class:`.resources.Group`, if given)."""
+    joins = [arg for file in (group.procs_files() if group is not None else []) for arg in ("--cgroup", file)]
     return [sys.executable, "-m", "autograder.grading.limits", "--memory-mb", str(limits.memory_mb),
-            "--file-mb", str(limits.file_mb), "--"] + list(cmd)
+            "--file-mb", str(limits.file_mb), *joins, "--"] + list(cmd)
 
 
 def _die_with_parent() -> None:
@@ -110,16 +115,21 @@ def kill_tree(pid: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--" not in argv:
-        print("usage: python -m autograder.grading.limits [--memory-mb N] [--file-mb N] -- CMD...", file=sys.stderr)
+        print("usage: python -m autograder.grading.limits [--memory-mb N] [--file-mb N] [--cgroup FILE...] -- CMD...",
+              file=sys.stderr)
         return 2
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="python -m autograder.grading.limits")
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     parser.add_argument("--file-mb", type=int, default=Limits.file_mb)
+    parser.add_argument("--cgroup", action="append", default=[], help="a cgroup.procs file to join")
     args = parser.parse_args(argv[:split])
     cmd = argv[split + 1:]
     if not cmd:
         parser.error("no command after --")
+    for procs in args.cgroup:  # a sandbox outside its group would have no share and no cap: refuse to start
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
     apply(args.memory_mb, args.file_mb)
     os.execvp(cmd[0], cmd)
     return 127  # not reached

@@ -52,6 +52,7 @@ def merge(shards: list[Path], out: Path, log=None) -> list[dict]:
             "probe_seed": seeds[0] if len(seeds) == 1 else seeds,
             "fingerprint": sorted({m.get("fingerprint") for m in metas}),
             "isolation": sorted({str(m.get("isolation")) for m in metas}),
+            "resources": sorted({str(m.get("resources")) for m in metas}),
             "limits": metas[0].get("limits") if metas else {}}
     if len(seeds) > 1:
         log("warning: the shards used different probe seeds; pass the same --probe-seed to every shard")

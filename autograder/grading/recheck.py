@@ -18,8 +18,11 @@ For one repaired submission it
    saw (``selfsup.checks._trace``);
 5. judges the arrays here (:func:`autograder.judges.judged`): the exercise's public judge, then
    the comparison with the instructor's reference;
-6. if the process dies or hangs, runs again without the statement that was running (loading)
-   or without the exercise that was running, so a crash costs only what depends on it;
+6. if the process dies or runs out of its time (in CPU seconds, :mod:`.resources`), runs again
+   without the statement that was running (loading) or without the exercise that was running, so
+   a crash costs only what depends on it; if the grader's own machinery failed instead (a zygote
+   that did not start, a job starved of CPU by other processes), runs it again as it was, and
+   after :data:`MACHINERY_RETRIES` such failures raises :class:`GraderFailure`;
 7. for an exercise whose test passed in the notebook but fails here, *replays* the notebook's
    own test: the same exercise cells on the very inputs of the public check and the hidden test,
    judged by the same public judge. If they fail there too, the function behaved differently in
@@ -53,9 +56,13 @@ from .. import judges
 from . import sandbox
 from .isolation import Isolation, command, environment, make_scratch
 from .limits import Limits, kill_tree, launcher
+from .resources import Budget, new_group, tree_cpu_seconds, tree_size, waiting_seconds
 
-STARTUP_TIMEOUT = 120.0   # seconds for a fresh Python to import torch on a busy machine
+STARTUP_TIMEOUT = 120.0   # CPU seconds for a fresh Python to import torch (wall-clock backstop: resources)
 MAX_ATTEMPTS = 5
+#: Failures of the grader's own machinery (a zygote that did not start or died before the cells
+#: ran, a job starved of CPU) tolerated per submission before it is given up as an error.
+MACHINERY_RETRIES = 2
 MAX_REPLY_BYTES = 64 * 2**20
 COMMON_CONTEXT = "import torch\nSEED = 0\nDEVICE = torch.device('cpu')\n"
 #: Where the runner and its preload lie inside the sandbox.
@@ -157,19 +164,22 @@ class Zygote:
         script = [sys.executable, "-I", str(inside / "sandbox.py"), str(inside / "preload.py"), str(theirs.fileno()),
                   "drop-user" if isolation.drops_user else "keep-user"]
         env = _environment(self.scratch, isolation)
+        self.group = new_group("zygote")  # a CPU share and a process cap for the zygote and its children
         cmd = launcher(command(isolation, script, self.scratch, read_only=((runner, RUNNER),), private_tmp=False,
-                               zygote=True, env=env), limits)
+                               zygote=True, env=env), limits, self.group)
         with open(self.dir / "stderr.txt", "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                          cwd=self.scratch, env=env, start_new_session=True,
                                          pass_fds=[theirs.fileno()])
         theirs.close()
-        ready = self._message(time.monotonic() + STARTUP_TIMEOUT)
+        ready = self._message(Budget(STARTUP_TIMEOUT, self.cpu_seconds, lambda: 0.0))  # CPU seconds: a busy
+        # machine slows the start, it does not fail it (a start that fails is retried: _run)
         if not ready or not ready.get("ready"):
             detail = (self.dir / "stderr.txt").read_text(errors="replace")[-800:]
             self.close()
             raise RuntimeError(f"the re-check sandbox did not start: {detail}")
         self.zygote = self._find_zygote()
+        self.idle_size = tree_size(self.proc.pid)  # bubblewrap and the zygote
 
     def _find_zygote(self):
         import psutil
@@ -183,10 +193,33 @@ class Zygote:
                 continue
         return psutil.Process(self.proc.pid)
 
-    def _message(self, deadline: float, sock: socket.socket | None = None) -> dict | None:
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by this sandbox so far (its control group, else its processes)."""
+        used = self.group.cpu_seconds() if self.group is not None else None
+        return tree_cpu_seconds(self.proc.pid) if used is None else used
+
+    def budget(self, seconds: float) -> Budget:
+        """A time limit of ``seconds`` in CPU seconds of this sandbox's running job (:mod:`.resources`)."""
+        job = self._job_process()
+        return Budget(seconds, self.cpu_seconds, lambda: waiting_seconds(job and job.pid),
+                      lambda: tree_size(self.proc.pid) - self.idle_size - 1)  # the job's own processes
+
+    def _job_process(self):
+        """The running job's process (the zygote's child), or None."""
+        import psutil
+
+        try:
+            children = self.zygote.children()
+        except psutil.Error:
+            return None
+        return children[0] if children else None
+
+    def _message(self, deadline: float | Budget, sock: socket.socket | None = None) -> dict | None:
         sock = sock or self.control
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+        if isinstance(deadline, Budget):
+            if not deadline.wait(sock):
+                return None
+        elif deadline - time.monotonic() <= 0 or not select.select([sock], [], [], deadline - time.monotonic())[0]:
             return None
         try:
             message, fds = sandbox.receive_message(sock)
@@ -250,6 +283,8 @@ class Zygote:
         if self.proc.poll() is None:
             kill_tree(self.proc.pid)
             self.proc.wait()
+        if self.group is not None:
+            self.group.close()
         self.control.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -277,7 +312,7 @@ def shutdown() -> None:
 # ---------------------------------------------------------------------------- one job
 @dataclass
 class Reply:
-    """What came back for one request: ``ok`` with arrays, ``error``, ``timeout`` or ``crash``."""
+    """What came back for one request: ``ok`` with arrays, ``error``, ``timeout``, ``starved`` or ``crash``."""
 
     kind: str
     outputs: dict | None = None
@@ -285,8 +320,10 @@ class Reply:
     missing: bool = False  # an error because the exercise cells did not define the exercise's name
 
 
-def _read_reply(stream: socket.socket, deadline: float) -> Reply:
-    stream.settimeout(max(0.01, deadline - time.monotonic()))
+def _read_reply(stream: socket.socket, budget: Budget) -> Reply:
+    if not budget.wait(stream):
+        return Reply(budget.ending())
+    stream.settimeout(max(5.0, budget.backstop - time.monotonic()))  # the reply is on its way: read it whole
     try:
         header = sandbox.receive_frame(stream, limit=65536)
         if header is None:
@@ -325,7 +362,7 @@ def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names:
 
     Returns:
         ``(replies by request, what was running when it stopped, how it ended)``; the ending is
-        ``ok``, ``timeout`` or ``crash``, and what was running ``("stmt", cell, statement)``,
+        ``ok``, ``timeout``, ``starved`` or ``crash``, and what was running ``("stmt", cell, statement)``,
         ``("request", request)`` or None. What went wrong while loading is added to ``problems``.
     """
     number, channel = zyg.start_job()
@@ -342,11 +379,11 @@ def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names:
         except OSError:
             pass
         ours.close()
-        deadline = time.monotonic() + limits.recheck_timeout
+        budget = zyg.budget(limits.recheck_timeout)
         while True:
-            message = zyg._message(deadline, channel)
+            message = zyg._message(budget, channel)
             if message is None:
-                ending = "timeout" if time.monotonic() >= deadline else "crash"
+                ending = budget.ending()
                 return replies, running, ending
             if "stmt" in message:
                 running = ("stmt", *message["stmt"][:2])
@@ -365,15 +402,15 @@ def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names:
             finally:
                 theirs.close()
             running = ("request", request)
-            deadline = time.monotonic() + limits.recheck_timeout
+            budget = zyg.budget(limits.recheck_timeout)
             ours.settimeout(limits.recheck_timeout)
             try:
                 sandbox.send_frame(ours, pickle.dumps(inputs[request]))
             except OSError:
                 pass
-            reply = _read_reply(ours, deadline)
+            reply = _read_reply(ours, budget)
             ours.close()
-            if reply.kind in ("timeout", "crash"):
+            if reply.kind in ("timeout", "starved", "crash"):
                 return replies, running, reply.kind
             replies[request] = reply
         return replies, None, "ok"
@@ -383,34 +420,45 @@ def _attempt(zyg: Zygote, job: dict, requests: list[tuple], inputs: dict, names:
         zyg.end_job(number, channel)
 
 
+class GraderFailure(RuntimeError):
+    """The grader's own machinery failed on a submission, not the student's code: a zygote that did not
+    start, a job that stopped before any student statement ran, a job starved of CPU by other
+    processes. The submission is graded again (:mod:`.batch`), never given a 0 for it."""
+
+
 def _run(zyg_factory, header: dict, requests: list[tuple], inputs: dict, names: dict, module: str,
          limits: Limits) -> tuple[dict, list[str]]:
     """Every request answered or given up on, over at most :data:`MAX_ATTEMPTS` children; and what
-    went wrong while loading the cells."""
-    replies, skip, pending, problems = {}, [], list(requests), []
-    for _ in range(MAX_ATTEMPTS):
-        if not pending:
-            break
+    went wrong while loading the cells.
+
+    Raises:
+        GraderFailure: after more than :data:`MACHINERY_RETRIES` failures of the grader's own.
+    """
+    replies, skip, pending, problems, failures, attempts = {}, [], list(requests), [], [], 0
+    while pending and attempts < MAX_ATTEMPTS:
         job = {**header, "skip": list(skip)}
         try:
             got, running, ending = _attempt(zyg_factory(), job, pending, inputs, names, module, limits, problems)
         except (OSError, RuntimeError) as error:
-            got, running, ending = {}, None, f"exit: {error}"
+            got, running, ending = {}, None, f"the sandbox failed ({error})"
         replies.update(got)
         pending = [r for r in pending if r not in replies]
         if not pending or ending == "ok":
             break
-        what = "ran out of time" if ending == "timeout" else "stopped"
-        if running is None:
-            for r in pending:
-                replies[r] = Reply("crash", message=f"the re-check process {what} before the exercise cells were "
-                                                    "loaded.")
-            break
+        if ending == "starved" or running is None:  # no student statement was running, or the job was starved
+            failures.append("a job waited for a CPU more than it ran" if ending == "starved" else
+                            ending if ending.startswith("the sandbox") else
+                            f"the sandbox stopped ({ending}) before any student code ran")
+            if len(failures) > MACHINERY_RETRIES:
+                raise GraderFailure(f"the re-check failed {len(failures)} times for reasons of its own: "
+                                    + "; ".join(failures))
+            continue
+        attempts += 1
         if running[0] == "stmt":
             skip.append([int(running[1]), int(running[2])])
         else:
             request = running[1]
-            replies[request] = Reply(ending)  # timeout or crash: "ok" and a failed start ended the loop
+            replies[request] = Reply(ending)  # timeout or crash: "ok" ended the loop
     for r in requests:
         replies.setdefault(r, Reply("crash", message=f"the re-check gave up after {MAX_ATTEMPTS} attempts."))
     return replies, problems
@@ -487,12 +535,19 @@ def _admitted(zyg_factory, exercise, reply: Reply, inputs: dict, module: str, li
     programs = tuple(f"{key}." for key, spec in exercise.schema(inputs).items() if spec is None)
     recorded = {k: v for k, v in reply.outputs.items() if k.startswith(programs)}
     kept = {k: v for k, v in reply.outputs.items() if not k.startswith(programs)}
-    for attempt in range(2):  # a second zygote if the first one is gone (the grader's machinery, not the student)
+    failures = []
+    for _ in range(MACHINERY_RETRIES + 1):  # the grader's own failures are retried, never charged to the student
         try:
             replayed = _replay(zyg_factory(), exercise.test, recorded, inputs, module, limits)
-            break
         except (OSError, RuntimeError) as error:
-            replayed = Reply("crash", message=f"[{exercise.name}] the replay could not start ({error}).")
+            failures.append(f"the replay could not start ({error})")
+            continue
+        if replayed.kind != "starved":
+            break
+        failures.append("a replay job waited for a CPU more than it ran")
+    else:
+        raise GraderFailure(f"the replay of {exercise.test} failed {len(failures)} times for reasons of its own: "
+                            + "; ".join(failures[:3]))
     if replayed.kind == "ok":
         return Reply("ok", outputs={**kept, **replayed.outputs})
     what = {"timeout": f"took longer than {limits.recheck_timeout:.0f} s", "crash": "stopped the process"}
@@ -512,7 +567,7 @@ def _replay(zyg: Zygote, test: str, recorded: dict, inputs: dict, module: str, l
             sandbox.send_message(channel, {"replay": test, "module": module}, (theirs.fileno(),))
         finally:
             theirs.close()
-        deadline = time.monotonic() + limits.recheck_timeout
+        budget = zyg.budget(limits.recheck_timeout)
         ours.settimeout(limits.recheck_timeout)
         buffer = io.BytesIO()
         np.savez(buffer, **{key: value.numpy() for key, value in recorded.items()})
@@ -521,7 +576,7 @@ def _replay(zyg: Zygote, test: str, recorded: dict, inputs: dict, module: str, l
             sandbox.send_frame(ours, buffer.getvalue())
         except OSError:
             pass
-        reply = _read_reply(ours, deadline)
+        reply = _read_reply(ours, budget)
         ours.close()
         return reply
     finally:

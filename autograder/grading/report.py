@@ -200,9 +200,11 @@ def summary_markdown(data: dict) -> str:
     (messages, file names, reasons) enters it through :func:`.markup.inline`; student ids are
     slugs (:func:`.inputs.slug`), the rest is the grader's."""
     isolation = data.get("isolation") or "not recorded"
+    resources = data.get("resources") or "not recorded"
     lines = ["# Class summary", "", f"{data['inputs']} input file(s): "
              + ", ".join(f"{n} {s}" for s, n in data["statuses"].items()), "",
              f"Isolation of student code: {'; '.join(isolation) if isinstance(isolation, list) else isolation}", "",
+             f"Resources of each sandbox: {'; '.join(resources) if isinstance(resources, list) else resources}", "",
              "## Exercises (pass rate and the most common failures: a map of misconceptions)", ""]
     for name, e in data["exercises"].items():
         lines.append(f"### {name}: {e['passed']}/{e['graded']} passed ({100 * e['pass_rate']:.0f}%)")
@@ -239,7 +241,7 @@ def _write_grades_and_summary(out: Path, records: list[dict], meta: dict) -> Non
     from .written import load as load_written
 
     atomic_write(out / "grades.csv", grades_csv(records, load_written(out)))
-    data = {**summary(records), "isolation": meta.get("isolation")}
+    data = {**summary(records), "isolation": meta.get("isolation"), "resources": meta.get("resources")}
     copied = load_copied_work(out)
     if copied:
         data["copied_work"] = copied
