@@ -165,7 +165,8 @@ def probe_costs(train, test, device, per_class, draws) -> dict:
     out = {}
     for notebook, names in (("01_pretext_tasks", list(feats)), ("02_simclr", list(feats)[:2])):
         chosen = {n: feats[n] for n in names}
-        joint, seconds_joint = _timed(lambda: probe.label_efficiency_many(chosen, per_class, draws, device), cuda)
+        joint, seconds_joint = _timed(lambda: probe.label_efficiency_many(chosen, per_class, draws, device,
+                                                                          joint=True), cuda)
         subsets = probe.label_subsets(chosen[names[0]][1], per_class, draws, seed=0)
         separate, seconds_separate = _timed(lambda: [probe.linear_probe(xtr[i], ytr[i], xte, yte, device)
                                                      for xtr, ytr, xte, yte in chosen.values() for _, i in subsets], cuda)

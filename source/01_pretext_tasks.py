@@ -594,21 +594,21 @@ viz.tsne_grid(embeddings)
 # is the mean over the draws, the band the range from the worst to the best draw, and the last
 # point the probe on all labels from Part 5.
 #
-# **Cost.** The probes of all methods are fitted together, as one problem: the sum of their losses,
-# which has exactly their separate solutions because no two probes share a parameter, minimised by
-# one L-BFGS run. On a GPU these small fits cost what L-BFGS's loss evaluations cost (a few kernel
-# launches and a wait for the result each), not what the images cost, and one joint fit needs far
-# fewer evaluations than separate ones: measured by the course on real CIFAR-10 features of a
-# random-init backbone (`benchmarks/label_efficiency_cost.py`, 2 CPU cores), the nine probes of one
-# method took 292 evaluations together against 1,623 one at a time (and 246 for one probe on all
-# 50,000 labels), with every accuracy within 0.06 points of its separate fit. On a CPU the joint fit
-# is slower, about twice the separate ones there, since every evaluation touches every subset. The
-# cell prints how long it took in your run.
+# **Cost.** On a GPU the probes of all methods are fitted together, as one problem: the sum of their
+# losses, which has exactly their separate solutions because no two probes share a parameter,
+# minimised by one L-BFGS run. There these small fits cost what L-BFGS's loss evaluations cost (a
+# few kernel launches and a wait for the result each), not what the images cost, and one joint fit
+# needs far fewer evaluations: measured by the course on real CIFAR-10 features of a random-init
+# backbone (`benchmarks/label_efficiency_cost.py`), the nine probes of one method took 292
+# evaluations together against 1,623 one at a time (and 246 for one probe on all 50,000 labels),
+# with every accuracy within 0.06 points of its own fit. On a CPU the time goes into arithmetic
+# instead, which the joint fit does more of (it was about twice as slow there), so on a CPU each
+# probe is fitted on its own. The cell prints how long it took in your run.
 
 # %%
 started = time.perf_counter()
 curves = probe.label_efficiency_many(features, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
-                                     seed=SEED)  # every probe of every curve, fitted as one problem
+                                     seed=SEED)  # on a GPU: every probe of every curve, one fit
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
 viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")

@@ -561,14 +561,14 @@ print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2
 # the best draw, and the last point the probe on all labels. The figure has the same style as in
 # Notebook 1, so you can put the two side by side.
 #
-# **Cost.** As in Notebook 1, the probes of both curves are fitted together as one problem (one
-# L-BFGS run; the same solutions as separate fits, with far fewer loss evaluations, which is what
-# a GPU spends its time on here). The cell prints how long it took in your run.
+# **Cost.** As in Notebook 1, on a GPU the probes of both curves are fitted together as one problem
+# (one L-BFGS run; the same solutions as separate fits, with far fewer loss evaluations, which is
+# what a GPU spends its time on here). The cell prints how long it took in your run.
 
 # %%
 started = time.perf_counter()
 curves = probe.label_efficiency_many(features, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
-                                     seed=SEED, max_iter=PROBE_ITERATIONS)  # every probe of both curves, one fit
+                                     seed=SEED, max_iter=PROBE_ITERATIONS)  # on a GPU: every probe, one fit
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
 viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)")
@@ -607,8 +607,8 @@ print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ran
 #
 # The temperature decides how peaked the softmax over candidates is. We train a fresh model for
 # `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES`, which includes the
-# `TEMPERATURE` of Part 4 (the dashed line), and probe it (the four probes are fitted together, as one
-# problem). Before you look at the plot, guess: which temperature wins, and is the curve flat or
+# `TEMPERATURE` of Part 4 (the dashed line), and probe it (on a GPU the four probes are fitted
+# together, as one problem). Before you look at the plot, guess: which temperature wins, and is the curve flat or
 # sharply peaked? Then read the answer off **your** plot.
 #
 # The error bars are one standard error of each accuracy, `sqrt(p (1 - p) / n)` for a probe
