@@ -66,9 +66,10 @@ class EvaluationCounter:
 def measure(xtr, ytr, xte, yte, per_class=PER_CLASS, draws: int = DRAWS, count_syncs: bool = True) -> dict:
     """Seconds and L-BFGS evaluations of one full probe and of the label-efficiency curve, two ways.
 
-    The curve is fitted as the notebooks fit it (``probe.label_efficiency``: all its probes as
-    one problem, one L-BFGS run) and, on the same subsets, as it was fitted before (one
-    ``probe.linear_probe`` per subset), so each joint accuracy can be compared with its own fit.
+    The curve is fitted as the notebooks fit it on a GPU (``probe.label_efficiency_many`` with
+    ``joint=True``: all its probes as one problem, one L-BFGS run) and, on the same subsets, one
+    ``probe.linear_probe`` per subset (as before, and as on a CPU), so each joint accuracy can be
+    compared with its own fit.
 
     Args:
         xtr: ``[N, D]`` training features; ``ytr`` ``[N]`` their labels.
@@ -97,7 +98,8 @@ def measure(xtr, ytr, xte, yte, per_class=PER_CLASS, draws: int = DRAWS, count_s
         seconds_separate = time.perf_counter() - start
     with EvaluationCounter() as joint_count:
         start = time.perf_counter()
-        curve = probe.label_efficiency(xtr, ytr, xte, yte, per_class=per_class, draws=draws, device=device, seed=0)
+        curve = probe.label_efficiency_many({"": (xtr, ytr, xte, yte)}, per_class=per_class, draws=draws, device=device,
+                                            seed=0, joint=True)[""]
         seconds_joint = time.perf_counter() - start
     joint = [a for accuracies in curve.values() for a in accuracies]
     report = {

@@ -28,7 +28,8 @@ def random_init_features(data_dir: str):
         data_dir: folder holding ``cifar10_uint8.npz``.
 
     Returns:
-        ``(xtr [50000, 256], ytr [50000], xte [10000, 256], yte [10000], seconds)``.
+        ``(xtr [50000, 256], ytr [50000], xte [10000, 256], yte [10000], seconds)``; the features
+        are cached in ``data_dir`` (``seconds`` is then the time of the run that extracted them).
     """
     os.environ["SELFSUP_MODE"] = "full"
     os.environ["SELFSUP_DATA"] = str(Path(data_dir).resolve())
@@ -38,13 +39,19 @@ def random_init_features(data_dir: str):
     from selfsup import data, models, probe, runtime
 
     device = torch.device("cpu")
+    cache = Path(data_dir) / "random-init-features-seed0.pt"  # the same features every time: kept next to the pack
+    if cache.exists():
+        saved = torch.load(cache)
+        return saved["xtr"], saved["ytr"], saved["xte"], saved["yte"], saved["seconds"]
     runtime.seed_everything(0)
     train, test = data.load_cifar10(True), data.load_cifar10(False)
     net = models.SmallConvNet()
     start = time.perf_counter()
     xtr, ytr = probe.extract_features(net, train, device)
     xte, yte = probe.extract_features(net, test, device)
-    return xtr, ytr, xte, yte, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    torch.save({"xtr": xtr, "ytr": ytr, "xte": xte, "yte": yte, "seconds": seconds}, cache)
+    return xtr, ytr, xte, yte, seconds
 
 
 def arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:

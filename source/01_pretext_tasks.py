@@ -633,6 +633,9 @@ print("pretext-task scores:", {k: round(v, 3) for k, v in pretext_scores.items()
 # %% [markdown]
 # The t-SNE plots project the 256-d test features to 2-D. Clusters that follow the colours (the
 # true classes) mean the representation groups images by class without ever seeing a label.
+# (On a GPU the t-SNE runs there, as the exact algorithm in `selfsup.tsne`; on a CPU it is
+# scikit-learn's. Both follow the same schedule, and on these features they keep neighbours
+# equally well.)
 
 # %%
 viz.tsne_grid(embeddings)
@@ -649,18 +652,17 @@ viz.tsne_grid(embeddings)
 # is the mean over the draws, the band the range from the worst to the best draw, and the last
 # point the probe on all labels from Part 5.
 #
-# **Cost.** The probes of all methods are fitted together, as one problem: the sum of their losses,
-# which has exactly their separate solutions because no two probes share a parameter, minimised by
-# one L-BFGS run. On a GPU these small fits cost what L-BFGS's loss evaluations cost (a few kernel
-# launches and a wait for the result each), not what the images cost, and one joint fit needs far
-# fewer evaluations than separate ones: measured by the course on features of a random-init
-# backbone (`benchmarks/label_efficiency_cost.py`,
-# `benchmarks/results/2026-12-03-label-efficiency-cost-cpu.json`; CIFAR-10, a JPEG copy (pixels differ slightly
-# from torchvision's); 2 CPU cores), the nine probes of one method took 292 evaluations together
-# against 1,623 one at a time (and 246 for one probe on all 50,000 labels), with every accuracy
-# within 0.06 points of its separate fit. On a CPU the joint fit
-# is slower, about twice the separate ones there, since every evaluation touches every subset. The
-# cell prints how long it took in your run.
+# **Cost.** On a GPU the probes of all methods are fitted together, as one problem: the sum of their
+# losses, which has exactly their separate solutions because no two probes share a parameter,
+# minimised by one L-BFGS run. There these small fits cost what L-BFGS's loss evaluations cost (a
+# few kernel launches and a wait for the result each), not what the images cost, and one joint fit
+# needs far fewer evaluations: measured by the course on features of a random-init backbone
+# (`benchmarks/label_efficiency_cost.py`, `benchmarks/results/2026-12-03-label-efficiency-cost-cpu.json`;
+# CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's); 2 CPU cores), the nine probes
+# of one method took 292 evaluations together against 1,623 one at a time (and 246 for one probe
+# on all 50,000 labels), with every accuracy within 0.06 points of its separate fit. On a CPU the
+# time goes into arithmetic instead, which the joint fit does more of (it was about twice as slow
+# there), so on a CPU each probe is fitted on its own. The cell prints how long it took in your run.
 #
 # **The baseline these curves must beat.** Few labels are worth something on their own: train the
 # same `SmallConvNet`, with a linear head, from scratch on the same `k` labelled images per class
@@ -681,7 +683,7 @@ print(f"trained from scratch in {time.perf_counter() - started:.0f} s: {scratch.
 # %%
 started = time.perf_counter()
 curves = probe.label_efficiency_many(features, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
-                                     seed=SEED)  # every probe of every curve, fitted as one problem
+                                     seed=SEED)  # on a GPU: every probe of every curve, one fit
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
 viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)",

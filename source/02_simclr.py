@@ -776,9 +776,9 @@ print(f"{n_pairs} images, {2 * n_pairs} views; chance ranking accuracy {100 / (2
 # the best draw, and the last point the probe on all labels. The figure has the same style as in
 # Notebook 1, so you can put the two side by side.
 #
-# **Cost.** As in Notebook 1, the probes of both curves are fitted together as one problem (one
-# L-BFGS run; the same solutions as separate fits, with far fewer loss evaluations, which is what
-# a GPU spends its time on here). The cell prints how long it took in your run.
+# **Cost.** As in Notebook 1, on a GPU the probes of both curves are fitted together as one problem
+# (one L-BFGS run; the same solutions as separate fits, with far fewer loss evaluations, which is
+# what a GPU spends its time on here). The cell prints how long it took in your run.
 #
 # **The baseline these curves must beat.** Few labels are worth something on their own: train the
 # same `SmallConvNet`, with a linear head, from scratch on the same `k` labelled images per class
@@ -799,7 +799,7 @@ print(f"trained from scratch in {time.perf_counter() - started:.0f} s: {scratch.
 # %%
 started = time.perf_counter()
 curves = probe.label_efficiency_many(features, per_class=LABELS_PER_CLASS, draws=LABEL_DRAWS, device=DEVICE,
-                                     seed=SEED, max_iter=PROBE_ITERATIONS)  # every probe of both curves, one fit
+                                     seed=SEED, max_iter=PROBE_ITERATIONS)  # on a GPU: every probe, one fit
 print(f"{sum(len(v) for c in curves.values() for v in c.values())} probes in {time.perf_counter() - started:.0f} s")
 per_class_all = len(train_set) // len(data.CLASSES)
 viz.label_efficiency(curves, results, per_class_all, title="Linear probe with few labels (CIFAR-10 test)",
@@ -842,14 +842,13 @@ print("ranking accuracy of the positive:", {k: f"{100 * v:.1f}%" for k, v in ran
 #
 # The temperature decides how peaked the softmax over candidates is. We train a fresh model for
 # `ABLATION_EPOCHS` epochs at each temperature of `ABLATION_TEMPERATURES` (0.05 to 1.0, including
-# the `TEMPERATURE` of Part 4, the dashed line), every one from the same seed `SEED`, and probe it (the probes of all temperatures are
-# fitted together, as one problem).
-# Before you look at the plot, guess: which temperature wins, and is the curve flat or sharply
+# the `TEMPERATURE` of Part 4, the dashed line), every one from the same seed `SEED`, and probe it (on a GPU the probes of all
+# temperatures are fitted together, as one problem). Before you look at the plot, guess: which temperature wins, and is the curve flat or sharply
 # peaked? Then read the answer off **your** plot.
 #
 # **What the course has recorded so far.** Its reference run (2026-11-30, one NVIDIA H200, seed 0
-# only, 3 epochs per temperature on all 50,000 images of
-# CIFAR-10, a JPEG copy (pixels differ slightly from torchvision's);
+# only, 3 epochs per temperature on all 50,000 images of CIFAR-10, a JPEG copy (pixels differ
+# slightly from torchvision's);
 # `benchmarks/results/2026-11-30-nvidia-h200.json`) swept four temperatures, 0.1, 0.2, 0.5 and 1.0,
 # and measured 64.4%, 63.7%, 62.9% and 61.8%: the probe fell at every step up, and the best point
 # was the lowest temperature tried. That sweep cannot say whether a still lower temperature hurts,

@@ -9,13 +9,24 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from benchmarks import device_speed
 from benchmarks.methods import METHODS
+from selfsup import probe
 
-pytestmark = pytest.mark.integration
+
+def test_newton_probe_reaches_the_lbfgs_probe():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 8, generator=g)
+    y, yt = torch.randint(0, 4, (400,), generator=g), torch.randint(0, 4, (200,), generator=g)
+    x, xt = centres[y] + torch.randn(400, 8, generator=g), centres[yt] + torch.randn(200, 8, generator=g)
+    accuracy, objective = device_speed.newton_probe(x, y, xt, yt, torch.device("cpu"))
+    assert accuracy == pytest.approx(probe.linear_probe(x, y, xt, yt, torch.device("cpu")), abs=0.006)
+    assert objective == sorted(objective, reverse=True) and objective[-2] - objective[-1] < 1e-5
 
 
+@pytest.mark.integration
 def test_smoke_run_records_every_method_probe_and_tsne(tmp_path):
     out = tmp_path / "speed.json"
     device_speed.main(["--smoke", "--out", str(out)])

@@ -84,7 +84,7 @@ def test_one_joint_fit_finds_every_separate_fit():
         # equal up to where L-BFGS stops (a bias shared by every class changes nothing: compare centred biases)
         assert torch.allclose(w, w1, atol=5e-3) and torch.allclose(b - b.mean(), b1 - b1.mean(), atol=5e-3)
     problems = [(x, y, xs[2], ys[2]) for x, y in zip(xs, ys)]
-    assert probe.linear_probes(problems, torch.device("cpu")) == pytest.approx(
+    assert probe.linear_probes(problems, torch.device("cpu"), joint=True) == pytest.approx(
         [probe.linear_probe(*p, torch.device("cpu")) for p in problems], abs=1e-3)
 
 
@@ -93,7 +93,7 @@ def test_label_efficiency_of_many_representations_is_each_ones_curve():
     xtr, ytr, xte, yte = x[:800], y[:800], x[800:], y[800:]
     other = (xtr * 0.5 + 1.0, ytr, xte * 0.5 + 1.0, yte)
     many = probe.label_efficiency_many({"a": (xtr, ytr, xte, yte), "b": other}, per_class=(2, 20), draws=2,
-                                       device=torch.device("cpu"))
+                                       device=torch.device("cpu"), joint=True)
     for name, feats in (("a", (xtr, ytr, xte, yte)), ("b", other)):
         alone = probe.label_efficiency(*feats, per_class=(2, 20), draws=2, device=torch.device("cpu"))
         assert many[name].keys() == alone.keys()

@@ -5,8 +5,8 @@ The linear probe is multinomial logistic regression on standardised features, fi
 full-batch L-BFGS in torch, so it runs on the GPU when there is one. Its objective is
 scikit-learn's ``LogisticRegression(C=1.0)`` (cross-entropy summed over samples plus
 ``||W||^2 / 2C``), divided by ``N`` for numerical comfort, so results agree with the usual
-scikit-learn probe. Many independent probes (a label-efficiency curve) are fitted together as
-one problem (:func:`fit_logistic_regressions`).
+scikit-learn probe. On a GPU, many independent probes (a label-efficiency curve) are fitted
+together as one problem (:func:`fit_logistic_regressions`).
 """
 
 from __future__ import annotations
@@ -142,17 +142,23 @@ Probe = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def linear_probes(problems: Sequence[Probe], device: torch.device | None = None, C: float = 1.0,
-                  max_iter: int = 500) -> list[float]:
-    """Test accuracies of several independent linear probes, fitted together as one problem.
+                  max_iter: int = 500, joint: bool | None = None) -> list[float]:
+    """Test accuracies of several independent linear probes; on a GPU, fitted together as one problem.
 
     Each probe is standardised with its own training statistics and fitted as in
-    :func:`linear_probe`; all of them by one :func:`fit_logistic_regressions` run.
+    :func:`linear_probe`. On a GPU all of them are fitted by one :func:`fit_logistic_regressions`
+    run: there the time goes into L-BFGS's loss evaluations (kernel launches and waits), and one
+    joint fit needs several times fewer of them than separate fits. On a CPU the time goes into
+    arithmetic, which a joint fit does more of (every evaluation touches every problem), so each
+    probe gets its own run there (``benchmarks/label_efficiency_cost.py`` measured the joint fit
+    about 2x slower on a CPU). The solutions are the same either way.
 
     Args:
         problems: ``(train_feats, train_labels, test_feats, test_labels)`` of each probe.
         device: where to fit (the GPU if there is one, by default).
         C: inverse L2 strength, as in scikit-learn's ``LogisticRegression``.
         max_iter: L-BFGS iterations of the joint run.
+        joint: one fit for all (True) or one per probe (False); by default, joint on a GPU.
 
     Returns:
         The test accuracy of each probe, in [0, 1], in order.
@@ -165,8 +171,11 @@ def linear_probes(problems: Sequence[Probe], device: torch.device | None = None,
         test.append((xte, test_labels.long().to(device)))
     num_classes = int(max(max(int(y.max()) for _, y in train), max(int(y.max()) for _, y in test))) + 1
     with torch.enable_grad():
-        fitted = fit_logistic_regressions([x for x, _ in train], [y for _, y in train], num_classes, C=C,
-                                          max_iter=max_iter)
+        if not (device.type != "cpu" if joint is None else joint):
+            fitted = [fit_logistic_regression(x, y, num_classes, C=C, max_iter=max_iter) for x, y in train]
+        else:
+            fitted = fit_logistic_regressions([x for x, _ in train], [y for _, y in train], num_classes, C=C,
+                                              max_iter=max_iter)
     correct = torch.stack([((xte @ weight + bias).argmax(1) == yte).float().mean()
                            for (xte, yte), (weight, bias) in zip(test, fitted)])
     return correct.tolist()  # one read of every accuracy
@@ -210,13 +219,14 @@ def label_subsets(train_labels: torch.Tensor, per_class: tuple[int, ...], draws:
 
 def label_efficiency_many(features: Mapping[str, Probe], per_class: tuple[int, ...] = (10, 100, 1000),
                           draws: int = 3, device: torch.device | None = None, seed: int = 0,
-                          max_iter: int = 500) -> dict[str, dict[int, list[float]]]:
+                          max_iter: int = 500, joint: bool | None = None) -> dict[str, dict[int, list[float]]]:
     """:func:`label_efficiency` of several representations, all their probes fitted as one problem.
 
     Args:
         features: ``{name: (train_feats, train_labels, test_feats, test_labels)}``.
         per_class, draws, device, seed, max_iter: as in :func:`label_efficiency` (every
             representation gets the same subsets when its training labels are the same).
+        joint: as in :func:`linear_probes`.
 
     Returns:
         ``{name: {k: [accuracy of each draw]}}``.
@@ -227,7 +237,7 @@ def label_efficiency_many(features: Mapping[str, Probe], per_class: tuple[int, .
         for k, index in label_subsets(labels, per_class, draws, seed):
             problems.append((train_feats[index], labels[index], test_feats, test_labels))
             slots.append((name, k))
-    accuracies = linear_probes(problems, device, max_iter=max_iter) if problems else []
+    accuracies = linear_probes(problems, device, max_iter=max_iter, joint=joint) if problems else []
     curves: dict[str, dict[int, list[float]]] = {name: {} for name in features}
     for (name, k), accuracy in zip(slots, accuracies):
         curves[name].setdefault(k, []).append(accuracy)
@@ -242,7 +252,7 @@ def label_efficiency(train_feats: torch.Tensor, train_labels: torch.Tensor, test
     For each budget ``k`` in ``per_class``, ``draws`` random class-balanced subsets of ``k``
     labelled training images per class are drawn, and a linear probe (as :func:`linear_probe`,
     standardised with that subset's statistics) is fitted on each and scored on the whole test
-    set. All these probes are fitted together as one problem (:func:`linear_probes`). A budget
+    set. On a GPU all these probes are fitted together as one problem (:func:`linear_probes`). A budget
     that is not smaller than the smallest class is left out: that is the probe on all labels.
 
     Args:
