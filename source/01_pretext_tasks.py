@@ -855,11 +855,15 @@ for C in sorted({1.0, best_C}):
 # representation is best, and does the ranking of the methods stay the same up to all labels? At
 # which label budget does each pretext task start to pay off against the random-init floor, and how
 # many labels does the supervised backbone, itself trained with all 50,000 labels, have over them?
+# Where does each curve stand against the network trained from scratch on the same labels (the
+# dashed line)?
 
 # %% [markdown] answer="q_label_efficiency" points=2
 # ### BEGIN SOLUTION
 # A good answer reads the numbers of the student's own run: the accuracy of every method at 10,
-# 100 and 1,000 labels per class and with all labels, and whether the bands overlap. A pretext task
+# 100 and 1,000 labels per class and with all labels, and whether the bands overlap. It quotes the
+# dashed line too: a frozen representation is only worth its pretraining at the budgets where its
+# probe lies above the network trained from scratch on the same labels. A pretext task
 # "pays off" at the smallest budget where its band lies above the random-init band; where the bands
 # overlap, the run cannot tell the two apart. If the ranking changes between budgets, the method
 # that wins with few labels is the one whose features already separate the classes along a few

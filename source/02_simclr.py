@@ -954,7 +954,8 @@ plt.show()
 # Read the label-efficiency figure of Part 6 next to the one of Notebook 1 (or the recorded
 # reference). With 10 and with 100 labelled images per class, how far is SimCLR above the
 # random-init backbone, and how does that gap compare with the gap when every label is used? At
-# which label budget, if any, does SimCLR beat each pretext task of Notebook 1 in your runs?
+# which label budget, if any, does SimCLR beat each pretext task of Notebook 1 in your runs, and the
+# network trained from scratch on the same labels (the dashed line)?
 
 # %% [markdown] answer="q_label_efficiency" points=2
 # ### BEGIN SOLUTION

@@ -35,7 +35,8 @@ def fake_cifar(tmp_path_factory):
 @pytest.mark.parametrize("name", FULL_MODE_NOTEBOOKS)
 def test_solution_runs_in_full_mode_offline(fake_cifar, name, monkeypatch):
     env = {"SELFSUP_MODE": "full", "SELFSUP_DATA": str(fake_cifar), "SELFSUP_NUM_EPOCHS": "1",
-           "SELFSUP_TSNE_POINTS": "200", "CUDA_VISIBLE_DEVICES": ""}
+           "SELFSUP_TSNE_POINTS": "200", "SELFSUP_SCRATCH_STEPS": "4", "SELFSUP_ABLATION_EPOCHS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
