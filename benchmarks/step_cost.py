@@ -8,7 +8,10 @@ code (:mod:`benchmarks.methods`), trained by ``selfsup.train.fit`` on this machi
 - **host ms per step**: wall time between two batches, median over ``--steps`` steps after
   ``--warmup`` untimed ones, with the backbone replaced by :class:`~benchmarks.methods.NarrowConvNet`
   (SmallConvNet's operations at 1/8-1/16 of its widths), so that the convolutions' arithmetic,
-  which a GPU would do, does not hide the host's work (``--full-model`` keeps SmallConvNet);
+  which a GPU would do, does not hide the host's work (``--full-model`` keeps SmallConvNet); and
+  **host CPU ms per step**, the CPU time of this process and its DataLoader workers in the same
+  steps, which other jobs on a shared machine disturb much less than the wall time. Both still
+  include the arithmetic of the data path, the heads and the narrow backbone, which a GPU would do;
 - **aten calls per step**: every aten operation dispatched in a step (a proxy for kernel launches);
 - **host syncs per step**: the calls that would make the host wait for a CUDA GPU
   (:mod:`benchmarks.host_syncs`), in the steps after the first.
@@ -55,20 +58,33 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its children (DataLoader workers): the host's work, whatever the load."""
+    import psutil
+
+    me = psutil.Process()
+    times = [me.cpu_times()] + [child.cpu_times() for child in me.children(recursive=True)]
+    return sum(t.user + t.system for t in times)
+
+
 class _Clock:
-    """A loader that notes the time each batch is handed out."""
+    """A loader that notes the wall time and the CPU time each batch is handed out."""
 
     def __init__(self, loader):
-        self.loader, self.times = loader, []
+        self.loader, self.times, self.cpu = loader, [], []
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
         for batch in self.loader:
-            self.times.append(time.perf_counter())
+            self._note()
             yield batch
+        self._note()
+
+    def _note(self) -> None:
         self.times.append(time.perf_counter())
+        self.cpu.append(_cpu_seconds())
 
 
 def measure(name: str, namespace: dict, train, batch_size: int, steps: int, warmup: int, narrow: bool,
@@ -83,6 +99,7 @@ def measure(name: str, namespace: dict, train, batch_size: int, steps: int, warm
     train_mod.fit(method.model, clock, method.step, 1, method.lr, device, weight_decay=method.weight_decay,
                   desc=name)
     intervals = [b - a for a, b in zip(clock.times, clock.times[1:])][warmup:]
+    cpu = [b - a for a, b in zip(clock.cpu, clock.cpu[1:])][warmup:]
 
     counted = train.subset(count_steps * batch_size, seed=1)
     method = methods.build(name, namespace, counted, batch_size, narrow=narrow)
@@ -96,6 +113,7 @@ def measure(name: str, namespace: dict, train, batch_size: int, steps: int, warm
         for kind, n in row["what"].items():
             what[kind] = what.get(kind, 0) + n
     return {"host_ms_per_step": round(1000 * statistics.median(intervals), 2),
+            "host_cpu_ms_per_step": round(1000 * statistics.median(cpu), 2),
             "host_ms_per_step_all": [round(1000 * t, 2) for t in intervals],
             "aten_calls_per_step": statistics.median(row["aten_calls"] for row in later),
             "syncs_per_step": round(sum(row["syncs"] for row in later) / len(later), 2),
@@ -137,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per method")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--count-steps", type=int, default=4, help="steps run under the sync counter")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--note", default="", help="what was measured, e.g. the commit of --source; kept in the record")
     parser.add_argument("--skip-crop-modes", action="store_true", help="do not compare kornia's cropping modes")
     parser.add_argument("--full-model", action="store_true", help="keep SmallConvNet (its arithmetic included)")
@@ -146,6 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     import selfsup
     from selfsup import data
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device("cpu")
     spaces = {nb: methods.definitions(nb, device, args.source) for nb in {methods.NOTEBOOK[m] for m in args.methods}}
@@ -167,7 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
         row["batch_size"] = batch
         row["pretext_loader"] = type(methods.build(name, ns, train.subset(batch), batch, narrow=True).loader).__name__
         report["methods"][name] = row
-        print(f"  {row['host_ms_per_step']:.1f} host ms/step, {row['aten_calls_per_step']} aten calls/step, "
+        print(f"  {row['host_ms_per_step']:.1f} host ms/step ({row['host_cpu_ms_per_step']:.1f} CPU ms), "
+              f"{row['aten_calls_per_step']} aten calls/step, "
               f"{row['syncs_per_step']} syncs/step after the first {row['sync_kinds_after_first_step'] or ''}",
               flush=True)
     if not args.skip_crop_modes:
