@@ -142,3 +142,17 @@ def test_new_figures_draw_without_stderr(capsys):
     viz.label_efficiency({"a": {10: [0.3, 0.35], 100: [0.5, 0.52]}}, {"a": 0.6}, 5000,
                          baseline={10: [0.2], 100: [0.4]})
     assert capsys.readouterr().err == ""
+
+
+def test_tsne_legend_sits_beside_the_points(monkeypatch):
+    """Notebook 2's t-SNE legend covered points: it now lies outside the axes."""
+    figures = []
+    monkeypatch.setattr(viz, "_finish", figures.append)
+    feats = torch.randn(60, 8, generator=torch.Generator().manual_seed(0))
+    viz.tsne_plot(feats, torch.arange(60) % 10, "t-SNE")
+    fig = figures[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend, axes_box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert legend.x0 >= axes_box.x1, (legend, axes_box)
