@@ -211,7 +211,7 @@ def graded(tmp_path_factory):
 def test_honest_work_keeps_its_points(graded):
     records, _ = graded
     for student in ("aa-victim_1", "zz-victim_2"):
-        assert records[student]["total"] == 10.0, records[student]["exercises"]
+        assert records[student]["total"] == sum(corpus.POINTS.values()), records[student]["exercises"]
 
 
 def test_attackers_gain_nothing(graded):

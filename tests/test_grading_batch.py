@@ -113,7 +113,7 @@ def test_grades_csv_one_row_per_student(graded):
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     gradable = [r for r in records.values() if r["status"] in ("graded", "repaired")]
     assert len(rows) == len(gradable)
-    assert rows["correct"]["total"] == "10" and rows["blank"]["total"] == "0"
+    assert rows["correct"]["total"] == f"{sum(corpus.POINTS.values()):g}" and rows["blank"]["total"] == "0"
     assert rows["smith_1234"][f"{corpus.NAME}/test_rotation_dataset"] == "3"
 
 

@@ -23,7 +23,7 @@ from autograder.grading.limits import Limits
 pytestmark = pytest.mark.integration
 
 LIMITS = Limits(recheck_timeout=10, memory_mb=2000)
-ALL = ["test_rotation_dataset", "test_jigsaw_dataset", "test_colorization_dataset", "test_colorization_net"]
+ALL = list(corpus.POINTS)
 
 
 @pytest.fixture(scope="module")
