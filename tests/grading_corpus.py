@@ -63,7 +63,7 @@ def _keep(source: str) -> bool:
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
             continue
         value = node.value if isinstance(node, (ast.Assign, ast.Expr)) else None
-        if isinstance(value, (ast.Constant, ast.Dict, ast.List)):
+        if isinstance(value, (ast.Constant, ast.Dict, ast.List, ast.Tuple)):
             continue
         if isinstance(value, ast.Call):
             func = ast.unparse(value.func)
@@ -329,7 +329,8 @@ def build_corpus(folder) -> dict[str, dict]:
     nb.cells.pop(cell_index(nb, "test_jigsaw_dataset"))  # delete a test cell
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_READ_HIDDEN)  # read the hidden tests
     nb = insert_after(nb, "test_colorization_net", TAMPER_FILES)  # write result files, edit the gradebook
-    add("tamper-files-and-tests.ipynb", nb, zero, repairs={"edited_locked", "restored_test"}, status="repaired")
+    add("tamper-files-and-tests.ipynb", nb, {EXERCISES[g]: 0.0 for g in wrong}, repairs={"edited_locked", "restored_test"},
+        status="repaired")
     nb = fill(good, {"rotation_dataset": TAMPER_EQUAL, "colorization_dataset": wrong["colorization_dataset"]})
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_CHECK_MODULES)  # monkeypatch the checks
     # The tensor that equals anything no longer fools even the notebook's test: the checks compare
@@ -366,7 +367,8 @@ def build_corpus(folder) -> dict[str, dict]:
     with zipfile.ZipFile(folder / "lms-download.zip", "w") as archive:
         archive.writestr("smith_1234_5678_01_pretext_tasks.ipynb", dumps(colab(partial)))
     expected["lms-download.zip!smith_1234_5678_01_pretext_tasks.ipynb"] = {
-        "points": {**full, "test_jigsaw_dataset": 0.0, "test_jigsaw_batch": 0.0, "test_colorization_net": 0.0},
+        "points": {**full, "test_jigsaw_dataset": 0.0, "test_jigsaw_batch": 0.0, "test_colorization_net": 0.0,
+                   "test_cross_validate": 0.0},
         "tampered": set(),
         "repairs": set(), "student": "smith_1234", "status": "graded"}
     return expected

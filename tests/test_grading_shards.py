@@ -49,7 +49,7 @@ def test_shards_merged_give_the_grades_of_a_single_run(folder, tmp_path):
         json.loads((tmp_path / "single" / "results.json").read_text())["submissions"]
     assert (tmp_path / "merged" / "feedback" / "alice" / f"{corpus.NAME}.html").exists()
     students = {r["student"]: r["total"] for r in single if r["status"] == "graded"}
-    assert students == {"alice": 10.0, "bob": 0.0}  # ids from the per-student folders
+    assert students == {"alice": sum(corpus.POINTS.values()), "bob": 0.0}  # ids from the per-student folders
 
 
 def _cli(*args, cwd=None):
@@ -66,7 +66,7 @@ def test_per_repository_mode_exit_code(folder, tmp_path):
     notebook = folder / "alice" / "Copy of 01_pretext_tasks.ipynb"
     records = batch.run(batch.Options(paths=[str(notebook)], out=tmp_path / "repo", student="Alice Repo",
                                       limits=LIMITS))
-    assert [(r["student"], r["total"]) for r in records] == [("alice-repo", 10.0)]
+    assert [(r["student"], r["total"]) for r in records] == [("alice-repo", sum(corpus.POINTS.values()))]
     assert report(records, tmp_path / "repo", strict=True, quiet=True) == 0
     assert (tmp_path / "repo" / "feedback" / "alice-repo" / f"{corpus.NAME}.html").exists()
     failed = dict(records[0], exercises={**records[0]["exercises"], "test_jigsaw_dataset": {
