@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from autograder import course as course_mod
-from autograder.grading import batch
+from autograder.grading import batch, resources
 from autograder.grading.autograde import Autograder
 from autograder.grading.isolation import NONE, Isolation, choose, environment
 from autograder.grading.limits import Limits
@@ -62,6 +62,9 @@ PROBES = {
 }
 
 
+KERNELS: list = []  # where the kernels' scratch folders go
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
@@ -77,6 +80,7 @@ def graded(tmp_path_factory):
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "add":
             cell.source = "def add(a, b):\n    return a + b"
+    KERNELS.append(root / "course" / "kernels")
     scores = grader.autograde("00_tiny", "probe", nb)
     executed = grader.autograded_notebook("00_tiny", "probe")
     text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
@@ -86,6 +90,13 @@ def graded(tmp_path_factory):
 def test_the_submission_is_graded(graded):
     scores, *_ = graded
     assert {k: s.score for k, s in scores.items()} == {"test_add": 1.0, "test_add_again": 1.0}
+
+
+def test_a_kernel_leaves_no_scratch_folder_and_no_control_group(graded):
+    """The kernel's scratch folder and its control group (a CPU share, a task cap) go when it ends."""
+    assert KERNELS and not list(KERNELS[0].iterdir())
+    controller = resources.controller()
+    assert not [group for parent in controller.parents for group in parent.glob("kernel-*")]
 
 
 def test_memory_and_file_size_are_capped(graded):

@@ -117,3 +117,25 @@ def test_a_sandbox_gets_its_group_its_cpu_time_and_its_process_cap():
     finally:
         group.close()
     assert not any(folder.exists() for folder in group.folders)
+
+
+def test_cgroup_v2_is_found_and_prepared_in_the_graders_own_cgroup(tmp_path, monkeypatch):
+    """On a unified hierarchy (what a privileged GitHub Actions container has; no such host here, so a
+    folder stands in for it): the grader enables cpu and pids below its own cgroup and makes one group
+    per sandbox there. The kernel's side of it (writes that add controllers) is not simulated."""
+    own = tmp_path / "job"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    monkeypatch.setattr(resources, "_mounts", lambda: [(tmp_path, "cgroup2", {"rw"})])
+    monkeypatch.setattr(resources, "_own_paths", lambda: {"": "/job"})
+    found = resources._cgroup_v2()
+    assert found is not None and found.kind == resources.CGROUP_V2
+    (parent,) = found.parents
+    assert parent.parent == own and (parent / "cgroup.subtree_control").read_text() == "+cpu +pids"
+    assert "cgroup v2" in found.describe() and f"{resources.PIDS_MAX} tasks" in found.describe()
+    group = found.group("kernel-1")
+    assert group is not None and group.folders == (parent / "kernel-1",)
+    assert group.procs_files() == [str(parent / "kernel-1" / "cgroup.procs")]
+    (own / "cgroup.controllers").write_text("memory\n")  # no cpu controller to delegate: not usable
+    assert resources._cgroup_v2() is None

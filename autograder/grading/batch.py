@@ -239,8 +239,8 @@ class WorkerHandle:
         from .resources import WALL_FACTOR
 
         phase1 = limits.notebook_timeout + 180.0
-        phase2 = (MAX_ATTEMPTS + MACHINERY_RETRIES + 1) * (
-            STARTUP_TIMEOUT + (exercises + 2) * WALL_FACTOR * limits.recheck_timeout) + 120.0
+        phase2 = (MAX_ATTEMPTS + MACHINERY_RETRIES + 1) * WALL_FACTOR * (
+            STARTUP_TIMEOUT + (exercises + 2) * limits.recheck_timeout) + 120.0
         for attempt in range(2):
             if self.proc is None or self.proc.poll() is not None:
                 self._start()

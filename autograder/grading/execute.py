@@ -87,6 +87,13 @@ class LimitedKernelManager(AsyncKernelManager):
         return launcher(command(self.isolation, cmd, self.scratch),
                         Limits(memory_mb=self.memory_mb, file_mb=self.file_mb), self.group)
 
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:  # the kernel is gone (nbclient forgets its manager right after this)
+            self.remove_scratch()
+
+    cleanup_resources = _async_cleanup_resources
+
     def remove_scratch(self) -> None:
         """Remove the scratch folder and the kernel's control group (with whatever still runs in it)."""
         if self.group is not None:

@@ -200,8 +200,14 @@ class Zygote:
 
     def budget(self, seconds: float) -> Budget:
         """A time limit of ``seconds`` in CPU seconds of this sandbox's running job (:mod:`.resources`)."""
-        job = self._job_process()
-        return Budget(seconds, self.cpu_seconds, lambda: waiting_seconds(job and job.pid),
+        job = []  # found on first use: the zygote may not have forked the job's process yet
+
+        def pid() -> int | None:
+            if not job:
+                job.extend(filter(None, [self._job_process()]))
+            return job[0].pid if job else None
+
+        return Budget(seconds, self.cpu_seconds, lambda: waiting_seconds(pid()),
                       lambda: tree_size(self.proc.pid) - self.idle_size - 1)  # the job's own processes
 
     def _job_process(self):

@@ -20,8 +20,9 @@ Which control groups a host offers (:func:`controller`, probed once):
 
 * :data:`CGROUP_V2`: the unified hierarchy with the ``cpu`` and ``pids`` controllers (a GitHub
   Actions job container started with ``--privileged`` has its own cgroup namespace). Where the
-  grader's own cgroup cannot enable them for children because it holds processes, they are first
-  moved to a leaf cgroup ``autograder-processes`` (what nested container runtimes do);
+  grader's cgroup is the root of a cgroup namespace and cannot enable them for children because
+  it holds processes, they are first moved to a leaf cgroup ``autograder-processes`` (what nested
+  container runtimes do; ``docker exec`` then joins the container's first process there);
 * :data:`CGROUP_V1`: the ``cpu`` (and ``cpuacct``) and ``pids`` hierarchies of cgroup v1;
 * :data:`NONE`: neither is writable (not root, no delegation): no CPU share and no process cap,
   only the time limits in CPU seconds and the starvation check. ``results.json`` and
@@ -243,9 +244,14 @@ def _own_paths() -> dict[str, str]:
     return out
 
 
-def _enable_v2(base: Path) -> None:
-    """Let the children of ``base`` use the cpu and pids controllers (moving its processes to a leaf if
-    the kernel refuses while it holds any)."""
+def _enable_v2(base: Path, namespace_root: bool) -> None:
+    """Let the children of ``base`` use the cpu and pids controllers. If the kernel refuses while ``base``
+    holds processes, and ``base`` is the root of a cgroup namespace (a container's own), they are moved
+    to a leaf first; elsewhere (a systemd session, say) the cgroup is someone else's to arrange.
+
+    Raises:
+        OSError: if the controllers cannot be enabled.
+    """
     def enable() -> None:
         enabled = set((base / "cgroup.subtree_control").read_text().split())
         for controller in ("cpu", "pids"):
@@ -256,7 +262,8 @@ def _enable_v2(base: Path) -> None:
         enable()
         return
     except OSError:
-        pass
+        if not namespace_root:
+            raise
     leaf = base / _LEAF
     leaf.mkdir(exist_ok=True)
     for pid in (base / "cgroup.procs").read_text().split():
@@ -276,7 +283,7 @@ def _cgroup_v2() -> Controller | None:
         try:
             if not {"cpu", "pids"} <= set((base / "cgroup.controllers").read_text().split()):
                 continue
-            _enable_v2(base)
+            _enable_v2(base, own == "/")
             parent = base / f"{_PREFIX}{os.getpid()}"
             parent.mkdir(exist_ok=True)
             (parent / "cgroup.subtree_control").write_text("+cpu +pids")
