@@ -329,8 +329,8 @@ def build_corpus(folder) -> dict[str, dict]:
     nb.cells.pop(cell_index(nb, "test_jigsaw_dataset"))  # delete a test cell
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_READ_HIDDEN)  # read the hidden tests
     nb = insert_after(nb, "test_colorization_net", TAMPER_FILES)  # write result files, edit the gradebook
-    add("tamper-files-and-tests.ipynb", nb, {EXERCISES[g]: 0.0 for g in wrong}, repairs={"edited_locked", "restored_test"},
-        status="repaired")
+    add("tamper-files-and-tests.ipynb", nb, {t: 0.0 for g in wrong for t in TESTS_OF[g]},
+        repairs={"edited_locked", "restored_test"}, status="repaired")
     nb = fill(good, {"rotation_dataset": TAMPER_EQUAL, "colorization_dataset": wrong["colorization_dataset"]})
     nb = insert_after(nb, "test_rotation_dataset", TAMPER_CHECK_MODULES)  # monkeypatch the checks
     # The tensor that equals anything no longer fools even the notebook's test: the checks compare
