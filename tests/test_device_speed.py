@@ -27,8 +27,10 @@ def test_newton_probe_reaches_the_lbfgs_probe():
 
 
 @pytest.mark.integration
-def test_smoke_run_records_every_method_probe_and_tsne(tmp_path):
+def test_smoke_run_records_every_method_probe_and_tsne(tmp_path, monkeypatch):
     out = tmp_path / "speed.json"
+    monkeypatch.setenv("SELFSUP_MODE", "full")  # main() sets it for its run; restored for the tests after this one
+    monkeypatch.delenv("SELFSUP_DATA", raising=False)
     device_speed.main(["--smoke", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["smoke"] and set(report["methods"]) == set(METHODS)

@@ -28,7 +28,8 @@ def _notebook(path, add_body="return a + b"):
     return path
 
 
-def test_feedback_lists_every_check_and_fails_unless_all_pass(tmp_path):
+def test_feedback_lists_every_check_and_fails_unless_all_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELFSUP_MODE", "grading")  # feedback sets it for its kernels; restored after this test
     good = _notebook(tmp_path / "good.ipynb")
     bad = _notebook(tmp_path / "bad.ipynb", add_body="raise ValueError('not <b>done</b>\\n## yet')")
     summary = tmp_path / "summary.md"
