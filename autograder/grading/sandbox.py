@@ -201,6 +201,10 @@ class _Child:
             reply = {"error": str(failure)[:4000]}
         except BaseException as error:  # noqa: BLE001 - student code may raise anything, even SystemExit
             reply = {"error": f"[{name}] raised {type(error).__name__}: {error}"[:4000]}
+        self.answer(stream, reply, payload)
+
+    def answer(self, stream: socket.socket, reply: dict, payload: bytes) -> None:
+        """Write a reply (a JSON frame, then the ``.npz`` if any) on a request's socket and close it."""
         try:
             self._send_frame(stream, self._dumps(reply).encode())
             if payload:
@@ -231,13 +235,7 @@ class _Child:
         except BaseException as error:  # noqa: BLE001 - a malformed program fails its exercise, nothing more
             reply = {"error": f"the recorded forward pass could not be run ({type(error).__name__}: "
                               f"{str(error)[:300]})"}
-        try:
-            self._send_frame(stream, self._dumps(reply).encode())
-            if payload:
-                self._send_frame(stream, payload)
-        except OSError:
-            pass
-        stream.close()
+        self.answer(stream, reply, payload)
 
     def serve(self) -> None:
         loaded = False
