@@ -11,10 +11,14 @@ re-check, without its process boundaries.
 Usage::
 
     python -m benchmarks.judge_sweep --seeds 10000 [--tests test_knn_predict ...] [--label NAME]
+        [--first-seed N] [--only solution|variants]
+    python -m benchmarks.judge_sweep --merge PART.json ... --label NAME
 
 writes ``benchmarks/results/<date>-judge-sweep-<label>.json``: per exercise and implementation,
-the seeds swept, the failures (seed and message) and the time per seed. The test suite runs the
-short form (``tests/test_judge_sweep.py``).
+the seeds swept, the failures (seed and message) and the time per seed. A long sweep can run in
+parts (disjoint ``--first-seed`` ranges, or the solutions and the variants apart); ``--merge``
+adds the parts' counts into one record and refuses overlapping seed ranges. The test suite runs
+the short form (``tests/test_judge_sweep.py``).
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ def solution_objects(assignment: str) -> dict[str, object]:
     return {e.name: namespace[e.name] for e in judges.exercises(assignment)}
 
 
-def implementations(assignment: str, variants: bool = True) -> dict[str, list[tuple[str, object]]]:
+def implementations(assignment: str, variants: bool = True,
+                    solution: bool = True) -> dict[str, list[tuple[str, object]]]:
     """``{test id: [(label, object)]}``: the solution, then every correct variant of the catalogue."""
-    solved = solution_objects(assignment)
-    out = {e.test: [("solution", solved[e.name])] for e in judges.exercises(assignment)}
+    solved = solution_objects(assignment) if solution else {}
+    out = {e.test: [("solution", solved[e.name])] if solution else [] for e in judges.exercises(assignment)}
     if variants:
         tests = ROOT / "tests"
         if str(tests) not in sys.path:
@@ -89,19 +94,62 @@ def sweep(test: str, obj, seeds) -> dict:
     return {"seeds": count, "failures": failures, "seconds_per_seed": round(seconds / max(1, count), 4)}
 
 
+def merge(records: list[dict]) -> dict:
+    """One record from the parts of a sweep: seeds and failures added per exercise and implementation.
+
+    Args:
+        records: Records written by this benchmark. Two parts may judge the same implementation only
+            over disjoint seed ranges.
+
+    Raises:
+        ValueError: Two parts swept the same implementation over overlapping seeds.
+    """
+    results: dict[str, dict[str, dict]] = {}
+    ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for record in records:
+        first, count = record["seeds"]["first"], record["seeds"]["count"]
+        for test, by_label in record["results"].items():
+            for label, result in by_label.items():
+                key = (test, label)
+                for a, b in ranges.get(key, []):
+                    if first < b and a < first + count:
+                        raise ValueError(f"{test} {label}: seeds {first}-{first + count - 1} swept twice")
+                ranges.setdefault(key, []).append((first, first + count))
+                into = results.setdefault(test, {}).setdefault(label, {"seeds": 0, "failures": [], "seconds": 0.0})
+                into["seeds"] += result["seeds"]
+                into["failures"] += result["failures"]
+                into["seconds"] += result["seconds_per_seed"] * result["seeds"]
+    for test, by_label in results.items():
+        for label, into in by_label.items():
+            into["seconds_per_seed"] = round(into.pop("seconds") / max(1, into["seeds"]), 4)
+            into["seed_ranges"] = sorted([a, b - 1] for a, b in ranges[(test, label)])
+    return {"parts": [{k: r[k] for k in ("date", "host", "torch", "command", "seeds")} for r in records],
+            "failures": sum(len(x["failures"]) for by in results.values() for x in by.values()),
+            "results": results}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10_000, help="probe seeds per exercise and implementation")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--tests", nargs="*", help="only these test ids")
     parser.add_argument("--no-variants", action="store_true", help="the solution only")
+    parser.add_argument("--only", choices=("solution", "variants"), help="the solution or the variants alone")
     parser.add_argument("--label", default=platform.node() or "host")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="PART", help="merge recorded parts instead")
     args = parser.parse_args(argv)
+    if args.merge:
+        merged = merge([json.loads(p.read_text(encoding="utf-8")) for p in args.merge])
+        record = {"date": dt.date.today().isoformat(), "python": platform.python_version(),
+                  "torch": torch.__version__, **merged}
+        return _write(record, args.label)
     torch.set_num_threads(1)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     results, total = {}, 0
     for assignment in course_mod.assignments():
-        for test, items in implementations(assignment, not args.no_variants).items():
+        chosen = implementations(assignment, variants=not args.no_variants and args.only != "solution",
+                                 solution=args.only != "variants")
+        for test, items in chosen.items():
             if args.tests and test not in args.tests:
                 continue
             for label, obj in items:
@@ -113,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     record = {"date": dt.date.today().isoformat(), "host": platform.node(), "python": platform.python_version(),
               "torch": torch.__version__, "command": " ".join(["python -m benchmarks.judge_sweep", *(argv or sys.argv[1:])]),
               "seeds": {"first": args.first_seed, "count": args.seeds}, "failures": total, "results": results}
+    return _write(record, args.label)
+
+
+def _write(record: dict, label: str) -> int:
+    """Record ``record`` under ``label``; exit status 1 if any correct implementation failed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{record['date']}-judge-sweep-{args.label}.json"
+    path = RESULTS / f"{record['date']}-judge-sweep-{label}.json"
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"{total} failures; recorded in {path.relative_to(ROOT)}")
-    return 1 if total else 0
+    print(f"{record['failures']} failures; recorded in {path.relative_to(ROOT)}")
+    return 1 if record["failures"] else 0
 
 
 if __name__ == "__main__":

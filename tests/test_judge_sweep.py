@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from autograder import course as course_mod
-from benchmarks.judge_sweep import implementations, sweep
+from benchmarks.judge_sweep import implementations, merge, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -38,3 +38,22 @@ def test_every_exercise_is_swept():
 def test_correct_answers_pass_on_every_seed(test, label, obj):
     result = sweep(test, obj, range(FIRST_SEED, FIRST_SEED + SEEDS[test]))
     assert not result["failures"], result["failures"][:3]
+
+
+def _part(first, count, failures=()):
+    result = {"seeds": count, "failures": list(failures), "seconds_per_seed": 0.5}
+    return {"date": "d", "host": "h", "torch": "t", "command": "c", "seeds": {"first": first, "count": count},
+            "failures": len(failures), "results": {"test_x": {"solution": result}}}
+
+
+def test_merge_adds_disjoint_parts_and_keeps_their_failures():
+    failure = {"seed": 12, "message": "wrong"}
+    merged = merge([_part(0, 10), _part(10, 5, [failure])])
+    result = merged["results"]["test_x"]["solution"]
+    assert result["seeds"] == 15 and result["failures"] == [failure] and merged["failures"] == 1
+    assert result["seed_ranges"] == [[0, 9], [10, 14]] and result["seconds_per_seed"] == 0.5
+
+
+def test_merge_refuses_a_seed_swept_twice():
+    with pytest.raises(ValueError, match="swept twice"):
+        merge([_part(0, 10), _part(9, 5)])
