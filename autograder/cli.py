@@ -42,31 +42,11 @@ def _publish(args) -> int:
     return 0
 
 
-def report(records: list[dict], out: Path, strict: bool, quiet: bool) -> int:
-    """Print what a grade or merge run did; the exit code (``strict``: 1 unless everything passed)."""
-    statuses: dict[str, int] = {}
-    for r in records:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    graded = [r for r in records if r["status"] in ("graded", "repaired")]
-    tampering = sum(1 for r in graded for f in r["flags"] if f["kind"] == "tampering")
-    if not quiet:
-        print(f"{len(records)} file(s): " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
-        for r in sorted(graded, key=lambda r: (r["student"], r["assignment"])):
-            print(f"  {r['student']:24s} {r['assignment']:20s} {r['total']:g}/{r['max']:g}")
-        if tampering:
-            print(f"{tampering} exercise(s) flagged as possible tampering: see {out / 'summary.md'}")
-        print(f"outputs in {out}: grades.csv, results.json, summary.md, feedback/")
-    if strict:
-        everything = bool(records) and len(graded) == len(records) and all(
-            e["status"] == "pass" for r in graded for e in r["exercises"].values())
-        return 0 if everything else 1
-    return 0
-
-
 def _grade(args) -> int:
     from .grading import batch
     from .grading.isolation import IsolationUnavailable
     from .grading.limits import Limits
+    from .grading.report import console_report
 
     try:
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
@@ -81,18 +61,19 @@ def _grade(args) -> int:
     except (ValueError, FileNotFoundError, IsolationUnavailable) as error:
         print(f"grade: {error}", file=sys.stderr)
         return 2
-    return report(records, Path(args.out), args.strict, args.quiet)
+    return console_report(records, Path(args.out), args.strict, args.quiet)
 
 
 def _merge(args) -> int:
     from .grading.merge import merge
+    from .grading.report import console_report
 
     try:
         records = merge([Path(s) for s in args.shards], Path(args.out), log=lambda line: print(line, file=sys.stderr))
     except FileNotFoundError as error:
         print(f"merge: {error}", file=sys.stderr)
         return 2
-    return report(records, Path(args.out), args.strict, args.quiet)
+    return console_report(records, Path(args.out), args.strict, args.quiet)
 
 
 def _answers(args) -> int:

@@ -45,6 +45,21 @@ class GradedCell:
     points: float
 
 
+@dataclass(frozen=True)
+class CellRole:
+    """A cell's nbgrader metadata, as :func:`role` reads it.
+
+    Attributes:
+        kind: one of :data:`KINDS`, or ``None`` for a cell nbgrader does not track.
+        grade_id: nbgrader's id of the cell (``None`` when untracked).
+        points: the points of a ``tests`` or ``answer`` cell, else 0.
+    """
+
+    kind: str | None
+    grade_id: str | None
+    points: float
+
+
 def _marker_lines(source: str, begin: str, end: str) -> list[tuple[int, str]]:
     return [(i, line.strip()) for i, line in enumerate(source.splitlines())
             if line.strip() in (begin, end) or begin.split(" ", 1)[1] in line or end.split(" ", 1)[1] in line]
@@ -89,9 +104,9 @@ def _nbgrader(kind: str, grade_id: str, points: float | None) -> dict:
 
 def cell_id(cell, taken: set[str]) -> str:
     """A stable id: the grade_id of a graded cell, else a short hash of its type and source."""
-    meta = cell.metadata.get("nbgrader")
-    if meta:
-        base = meta["grade_id"].replace("_", "-")
+    grade_id = role(cell).grade_id
+    if grade_id:
+        base = grade_id.replace("_", "-")
     else:
         base = "c-" + hashlib.sha1((cell.cell_type + "\n" + cell.source).encode()).hexdigest()[:10]
     ident, n = base, 2
@@ -153,15 +168,30 @@ def read_source(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def role(cell) -> CellRole:
+    """What a cell is to nbgrader, read from its metadata: the one reader, inverse of the build's writer.
+
+    nbgrader marks an autograded test cell ``grade`` (not ``solution``), a written answer ``grade``
+    and ``solution``, the student's code ``solution`` only, and a locked cell neither.
+    """
+    meta = cell.get("metadata", {}).get("nbgrader") or {}
+    if not meta:
+        return CellRole(None, None, 0.0)
+    if meta.get("grade"):
+        kind = "answer" if meta.get("solution") else "tests"
+    else:
+        kind = "solution" if meta.get("solution") else "readonly"
+    return CellRole(kind, meta.get("grade_id"), float(meta.get("points", 0) or 0))
+
+
+def cells_of(nb: nbformat.NotebookNode, kind: str, cell_type: str | None = None) -> list:
+    """The cells of ``nb`` of one kind (:data:`KINDS`), in order; ``cell_type`` narrows to code or markdown."""
+    return [c for c in nb.cells if role(c).kind == kind and (cell_type is None or c.cell_type == cell_type)]
+
+
 def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
     """The graded cells (tests and answers) of a notebook, in order."""
-    out = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            out.append(GradedCell(meta["grade_id"], "tests" if not meta.get("solution") else "answer",
-                                  float(meta.get("points", 0))))
-    return out
+    return [GradedCell(r.grade_id, r.kind, r.points) for r in map(role, nb.cells) if r.kind in ("tests", "answer")]
 
 
 def strip_block(source: str, begin: str, end: str, keep_inside: bool) -> str:

@@ -31,13 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 
 from autograder import course as course_mod
 from autograder import judges
-from autograder.grading.recheck import exercise_cells, prelude_of
-from autograder.source import BEGIN_SOLUTION, END_SOLUTION, strip_block
+
+from .solutions import solution
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -47,23 +46,9 @@ CATALOGUES = {"01_pretext_tasks": "test_checks_pretext", "02_simclr": "test_chec
 
 
 def solution_objects(assignment: str) -> dict[str, object]:
-    """The instructor's solution of every exercise of ``assignment``, by the name the exercise checks.
-
-    The solution cells of ``source/`` (their solution blocks kept) run after the trusted prelude of
-    the re-check, in one namespace, as a student's exercise cells do.
-    """
-    from autograder.build import prepare
-
-    source = prepare(assignment, course_mod.load_course())
-    for cell in source.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = strip_block(cell.source, BEGIN_SOLUTION, END_SOLUTION, keep_inside=True)
-    release = nbformat.read(course_mod.RELEASE / assignment / f"{assignment}.ipynb", as_version=4)
-    namespace = {"__name__": "__main__"}
-    exec(compile(prelude_of(assignment, release), "<prelude>", "exec"), namespace)  # noqa: S102 - trusted source
-    for cell in exercise_cells(source):
-        exec(compile(cell["source"], cell["label"], "exec"), namespace)  # noqa: S102 - the instructor's solution
-    return {e.name: namespace[e.name] for e in judges.exercises(assignment)}
+    """The instructor's solution of every exercise of ``assignment`` (read from ``source/``:
+    :mod:`benchmarks.solutions`), by the name the exercise checks."""
+    return {e.name: solution(assignment, e.name) for e in judges.exercises(assignment)}
 
 
 def implementations(assignment: str, variants: bool = True,

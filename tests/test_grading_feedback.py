@@ -105,6 +105,6 @@ def test_written_points_and_comments_sit_under_each_answer():
     answer = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q_rotation")
     line = next(s for s in sources if s.startswith("**Written answer `q_rotation`"))
     assert sources[sources.index(line) - 1] == answer  # right under the student's answer
-    assert "1.5 / 2" in line and "&lt;i&gt;close&lt;/i&gt;" in line and "\\[the lecture\\]" in line
+    assert "1.5 / 2" in line and "\\<i\\>close\\</i\\>" in line and "\\[the lecture\\]" in line  # markup.inline
     assert "**Written answer `q_jigsaw`: not graded yet** (2 points)" in sources
     assert "graded by hand" not in head

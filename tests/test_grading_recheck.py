@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from autograder.grading import recheck as recheck_mod
+from autograder.grading import zygote as zygote_mod
 from autograder.grading.isolation import NONE, Isolation, choose
 from autograder.grading.limits import Limits
 
@@ -133,7 +134,7 @@ def test_busy_processes_of_one_student_cannot_time_out_another(isolation, monkey
     re-check): each sandbox has its CPU share, and the time limits (the sandbox's start included) count
     CPU seconds. Before, the victim's sandbox did not start in (wall-clock) time and every exercise
     scored 0."""
-    monkeypatch.setattr(recheck_mod, "STARTUP_TIMEOUT", 10.0)  # importing torch takes a few CPU seconds
+    monkeypatch.setattr(zygote_mod, "STARTUP_TIMEOUT", 10.0)  # importing torch takes a few CPU seconds
     name = "02_simclr"
     victim, victim_release = corpus.correct(name=name), corpus.release(name)
     attacker = corpus.append_to(corpus.correct(), "rotation_dataset",

@@ -61,7 +61,7 @@ def _cli(*args, cwd=None):
 def test_per_repository_mode_exit_code(folder, tmp_path):
     """``--student`` and ``--strict``, as the classroom workflow runs them (in this process: the CLI's
     own start-up is tested below)."""
-    from autograder.cli import report
+    from autograder.grading.report import console_report as report
 
     notebook = folder / "alice" / "Copy of 01_pretext_tasks.ipynb"
     records = batch.run(batch.Options(paths=[str(notebook)], out=tmp_path / "repo", student="Alice Repo",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 import shutil
 
 import class_corpus
@@ -216,3 +218,18 @@ def test_a_grade_run_or_merge_after_folding_keeps_the_written_points(folded, tmp
     rewrite_outputs(grades)  # what grade --resume and merge do through write_outputs
     assert written.refresh_feedback(grades, written.graded_submissions(grades), written.load(grades)) == 0
     assert _snapshot(grades) == before
+
+
+def test_a_comment_renders_as_written_escaped_once():
+    """The grader's comment enters the feedback's Markdown through markup.inline, the one definition
+    (no second escaping of its own: "&" must not come out as "&amp;")."""
+    from markdown_it import MarkdownIt
+
+    from autograder.grading.written import feedback_line
+
+    comment = "a < b & c, 2*3 = 6_\n# not a heading [link](x) `code`"
+    line = feedback_line("q_rotation", {"points": 1.0, "max": 2.0, "comment": comment})
+    rendered = MarkdownIt("commonmark").render(line)
+    text = re.sub(r"<[^>]+>", "", rendered).strip()
+    assert html.unescape(text).endswith(" - " + " ".join(comment.split())), rendered
+    assert "&amp;amp;" not in rendered and "<h1>" not in rendered

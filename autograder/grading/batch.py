@@ -45,11 +45,13 @@ from pathlib import Path
 import nbformat
 
 from .. import course as course_mod
+from .. import source
 from . import inputs as inputs_mod
 from . import isolation as isolation_mod
 from . import resources
 from .channel import LineReader
 from .limits import Limits, kill_tree
+from .record import Flag, FlagKind, Record, Status
 from .repair import repair
 from .report import SECRET_ENV, atomic_write, dumps, load_records, record_id, save_record, signing_key, write_outputs
 
@@ -141,18 +143,18 @@ def identify(files: list[inputs_mod.InputFile], options: Options, releases: dict
     recognizer = inputs_mod.Recognizer(releases)
     items = []
     for f in files:
-        record = {"key": f.key, "status": "graded", "reason": "", "student": "", "assignment": "",
-                  "exercises": {}, "manual": {}, "total": 0.0, "max": 0.0, "flags": [], "repairs": []}
+        record = Record(f.key).to_json()
         try:
             content = f.read_bytes()
         except (OSError, ValueError) as error:
-            items.append(Item(f, {**record, "status": "unreadable", "reason": f"cannot read: {error}", "sha256": ""}))
+            items.append(Item(f, {**record, "status": Status.UNREADABLE, "reason": f"cannot read: {error}",
+                                  "sha256": ""}))
             continue
         record["sha256"] = hashlib.sha256(content).hexdigest()
         try:
             nb = inputs_mod.read_notebook(content, f.name)
         except inputs_mod.NotANotebook as error:
-            items.append(Item(f, {**record, "status": "unreadable", "reason": str(error)}))
+            items.append(Item(f, {**record, "status": Status.UNREADABLE, "reason": str(error)}))
             continue
         best, scores = recognizer.recognise(nb)
         record["recognition"] = scores
@@ -161,10 +163,10 @@ def identify(files: list[inputs_mod.InputFile], options: Options, releases: dict
                 best = options.assignment
             else:
                 other = f"; it looks like {best}" if best else ""
-                record.update(status="unrecognised", reason=f"not a notebook of {options.assignment}{other}")
+                record.update(status=Status.UNRECOGNISED, reason=f"not a notebook of {options.assignment}{other}")
                 best = None
         elif best is None:
-            record.update(status="unrecognised", reason="does not match any assignment of the course "
+            record.update(status=Status.UNRECOGNISED, reason="does not match any assignment of the course "
                                                         f"(best similarity {max(scores.values(), default=0):.2f})")
         if best:
             record["assignment"] = best
@@ -182,10 +184,10 @@ def identify(files: list[inputs_mod.InputFile], options: Options, releases: dict
         for n, item in enumerate(group):
             if n:
                 item.record["student"] = f"{student}--{n + 1}"
-            item.record["flags"].append({"kind": "duplicate", "exercise": None, "message":
-                                         f"{student} handed in {len(group)} files of {assignment} ({names}); each is "
-                                         f"graded, as {student}" + "".join(f", {student}--{k + 1}"
-                                                                           for k in range(1, len(group)))})
+            item.record["flags"].append(Flag(FlagKind.DUPLICATE, f"{student} handed in {len(group)} files of "
+                                             f"{assignment} ({names}); each is graded, as {student}"
+                                             + "".join(f", {student}--{k + 1}" for k in range(1, len(group))))
+                                        .to_json())
     return items
 
 
@@ -235,7 +237,8 @@ class WorkerHandle:
 
     def grade(self, job: dict, limits: Limits, exercises: int) -> dict:
         """The worker's result for ``job``; on a time-out or a crash, again without the in-kernel pass."""
-        from .recheck import MACHINERY_RETRIES, MAX_ATTEMPTS, STARTUP_TIMEOUT  # imports torch: only where needed
+        from .recheck import MACHINERY_RETRIES, MAX_ATTEMPTS  # imports torch: only where needed
+        from .zygote import STARTUP_TIMEOUT
         from .resources import WALL_FACTOR
 
         phase1 = limits.notebook_timeout + 180.0
@@ -328,7 +331,7 @@ def run(options: Options) -> list[dict]:
     done, todo = [], []
     for item in items:
         old = previous.get(item.file.key)
-        same = old is not None and old.get("status") != "error" and all(
+        same = old is not None and old.get("status") != Status.ERROR and all(
             old.get(k) == item.record.get(k) for k in ("sha256", "fingerprint", "probe_seed", "student", "assignment"))
         if options.resume and same:
             done.append(old)
@@ -399,17 +402,16 @@ def _grade(todo: list[Item], options: Options, out: Path, key: bytes, isolation,
                         return
                     begun = time.monotonic()
                     release = releases[item.record["assignment"]]
-                    tests = sum(1 for c in release.cells if c.cell_type == "code"
-                                and c.metadata.get("nbgrader", {}).get("grade"))
+                    tests = len(source.cells_of(release, "tests", "code"))
                     try:
                         repaired, repairs, cleaned = repair(item.notebook, release)  # in memory, never a shared file
                         item.record.update(repairs=[r.as_dict() for r in repairs], colab_cells_cleaned=cleaned,
-                                           status="repaired" if repairs else "graded")
+                                           status=Status.REPAIRED if repairs else Status.GRADED)
                         job = {"id": n, "notebook": repaired, "record": item.record}
                         result = _grade_with_retries(handle, job, options.limits, tests, log)
                         record = {**item.record, **result, "flags": item.record["flags"] + result["flags"]}
                     except Exception as error:  # noqa: BLE001 - the batch goes on
-                        record = {**item.record, "status": "error", "reason": f"grading failed: {error}"}
+                        record = {**item.record, "status": Status.ERROR, "reason": f"grading failed: {error}"}
                     record["timing"] = {**record.get("timing", {}), "total_s": round(time.monotonic() - begun, 2)}
                     save_record(out, record, key)
                     with lock:

@@ -20,6 +20,7 @@ autograde pipeline (:func:`configure`) and adds what a batch of untrusted notebo
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,8 +35,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Config
 
-from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, command, environment, home, make_scratch
-from .limits import Limits, launcher
+from .isolation import NONE, SANDBOX_GID, SANDBOX_UID, Isolation, home, make_scratch, sandboxed
+from .limits import Limits
 from .resources import new_group
 
 NOT_RUN = "CellNotRun"
@@ -71,21 +72,17 @@ class LimitedKernelManager(AsyncKernelManager):
             self.connection_file = str(self.scratch / "kernel.json")
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        # The kernel's environment is the allow-list, whatever the worker's holds (isolated, bubblewrap
-        # also clears it); nbgrader's flags come from the environment jupyter_client prepared.
-        kw["env"] = environment(self.isolation, self.scratch, inherit=kw.get("env"))
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
+        # The sandboxed process (isolation.sandboxed): the allow-list environment, whatever the worker's
+        # holds (nbgrader's flags come from the environment jupyter_client prepared), the isolation,
+        # the limits and a control group of its own.
         if self.isolation.drops_user:
-            import os
-
             os.chown(self.connection_file, SANDBOX_UID, SANDBOX_GID)
         if self.group is None:
             self.group = new_group("kernel")
-        return launcher(command(self.isolation, cmd, self.scratch),
-                        Limits(memory_mb=self.memory_mb, file_mb=self.file_mb), self.group)
+        kernel_cmd, kw["env"] = sandboxed(self.isolation, kernel_cmd, self.scratch,
+                                          Limits(memory_mb=self.memory_mb, file_mb=self.file_mb), self.group,
+                                          inherit=kw.get("env"))
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

@@ -25,8 +25,10 @@ from pathlib import Path
 import nbformat
 
 from .. import course as course_mod
+from .. import source
 from ..source import BEGIN_HIDDEN, END_HIDDEN
 from .markup import inline
+from .record import FlagKind, Verdict
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MIN_SECRET = 24
@@ -110,7 +112,7 @@ def _clean_outputs(outputs, test_cell: bool, secrets: frozenset[str]) -> list:
 
 
 def _status_text(ex: dict) -> str:
-    if ex["status"] == "pass":
+    if ex["status"] == Verdict.PASS:
         return "passed"
     return inline(ex["message"]) or ex["status"]
 
@@ -140,10 +142,10 @@ def summary_markdown(record: dict, written: dict | None = None) -> str:
         lines += [f"- {inline(r['message'])}" for r in record["repairs"]]
     notes = []
     for flag in record.get("flags", []):
-        if flag["kind"] == "tampering":
+        if FlagKind(flag["kind"]) == FlagKind.TAMPERING:  # the evidence is for the instructor
             notes.append(f"{flag['exercise']}: the test inside your notebook and the independent re-check disagree; "
                          "your instructor will look at it.")
-        elif flag["kind"] in ("difference", "disagreement", "not_rechecked", "duplicate", "in_kernel"):
+        else:
             notes.append(flag["message"])
     if notes:
         lines += ["", "### Notes", ""] + [f"- {inline(n)}" for n in notes]
@@ -155,16 +157,15 @@ def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
     """The sanitized feedback notebook of a graded submission (``nb``: autograded or repaired), with
     the written points and the grader's comment under each answer once there are any (``written``)."""
     secrets = secret_lines()
-    public = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
-              if c.metadata.get("nbgrader", {}).get("grade_id")}
+    public = {source.role(c).grade_id: c.source for c in release.cells if source.role(c).grade_id}
     out = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python"}})
     out.cells.append(nbformat.v4.new_markdown_cell(summary_markdown(record, written)))
     for cell in nb.cells:
         cell = copy.deepcopy(cell)
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id")
-        test = cell.cell_type == "code" and bool(meta.get("grade"))
-        if meta.get("locked") and gid in public:
+        role = source.role(cell)
+        gid = role.grade_id
+        test = cell.cell_type == "code" and role.kind == "tests"
+        if role.kind in ("tests", "readonly") and gid in public:  # locked: the release's text
             cell.source = public[gid]
         if cell.cell_type == "code":
             cell.outputs = _clean_outputs(cell.get("outputs", []), test, secrets)
@@ -174,10 +175,10 @@ def feedback_notebook(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
         out.cells.append(cell)
         if test and gid in record["exercises"]:
             ex = record["exercises"][gid]
-            verdict = "passed" if ex["status"] == "pass" else inline(ex["message"])
+            verdict = _status_text(ex)
             out.cells.append(nbformat.v4.new_markdown_cell(
                 f"**Re-check of `{gid}`: {ex['points']:g} / {ex['max']:g}** - {verdict}"))
-        if written and cell.cell_type == "markdown" and meta.get("solution") and gid in written:
+        if written and cell.cell_type == "markdown" and role.kind == "answer" and gid in written:
             from .written import feedback_line
 
             out.cells.append(nbformat.v4.new_markdown_cell(feedback_line(gid, written[gid])))

@@ -48,11 +48,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+# The unprivileged user and group that student code runs as when the grader is root: defined by the
+# sandbox runner (it runs alone inside the sandbox and drops to them), used here for its folders.
+from .sandbox import SANDBOX_GID, SANDBOX_UID
+
 BUBBLEWRAP_NOBODY = "bubblewrap, user nobody"
 BUBBLEWRAP = "bubblewrap"
 NONE = "none"
-#: The unprivileged user and group that student code runs as when the grader is root.
-SANDBOX_UID = SANDBOX_GID = 65534
 #: Files of /etc a Python process needs (the dynamic linker's cache, user names, fonts for
 #: matplotlib, the time zone). Nothing else of /etc is visible.
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime", "fonts",
@@ -118,7 +120,8 @@ def environment(isolation: Isolation, scratch: Path, threads: int | str | None =
     source = os.environ if inherit is None else inherit
     threads = str(threads or os.environ.get("OMP_NUM_THREADS") or 1)
     env = {name: value for name, value in source.items() if INHERITED.fullmatch(name)}
-    env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+    env.update(PATH=os.pathsep.join([str(Path(inside_path(sys.executable)).parent), "/usr/local/bin", "/usr/bin",
+                                     "/bin"]),
                HOME=str(home(scratch)), TMPDIR=str(Path(scratch) / TMP),
                MPLCONFIGDIR=str(home(scratch) / ".matplotlib"),
                LANG="C.UTF-8", SELFSUP_MODE="grading", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
@@ -250,12 +253,50 @@ def command(isolation: Isolation, cmd: list[str], scratch: Path, read_only: tupl
                      "--inh-caps=-all", "--bounding-set=-all", "--nnp", "--"]
     else:
         argv.append("--")
-    return argv + [os.path.abspath(cmd[0])] + list(cmd[1:])  # abspath: a path through ".." needs folders not there
+    return argv + [inside_path(cmd[0])] + list(cmd[1:])
+
+
+def inside_path(program: str) -> str:
+    """``program``'s path as the sandbox sees it: absolute, with the links in its folders resolved.
+
+    The sandbox binds the Python environment at its real place only, so a ``.venv`` linked from
+    elsewhere, or a path through ``..``, names folders that are not there inside. The program's own
+    name stays: a virtual environment's ``python`` is a link to the base interpreter, and only
+    through the environment's ``bin/`` does it find its ``pyvenv.cfg``.
+    """
+    path = Path(os.path.abspath(program))
+    return str(path.parent.resolve() / path.name)
 
 
 def home(scratch: Path) -> Path:
     """The home and working folder of the process that uses ``scratch``."""
     return Path(scratch) / HOME
+
+
+def sandboxed(isolation: Isolation, cmd: list[str], scratch: Path, limits, group=None, *,
+              threads: int | str | None = None, inherit: dict[str, str] | None = None,
+              read_only: tuple[tuple[Path, Path], ...] = (), private_tmp: bool = True,
+              zygote: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The one definition of a process that runs student code (a kernel, the re-check's zygote).
+
+    Its environment is the allow-list (:func:`environment`), its view of the files the isolation's
+    (:func:`command`), and its limits and control group the launcher's (:func:`.limits.launcher`,
+    :mod:`.resources`).
+
+    Args:
+        isolation, cmd, scratch, read_only, private_tmp, zygote: as for :func:`command`.
+        limits: a :class:`.limits.Limits` (its memory and file sizes apply).
+        group: the process's control group, or ``None``.
+        threads, inherit: as for :func:`environment`.
+
+    Returns:
+        ``(argv, env)``: start ``argv`` with exactly ``env`` as its environment.
+    """
+    from .limits import launcher
+
+    env = environment(isolation, scratch, threads=threads, inherit=inherit)
+    argv = command(isolation, cmd, scratch, read_only=read_only, private_tmp=private_tmp, zygote=zygote, env=env)
+    return launcher(argv, limits, group), env
 
 
 def make_scratch(path: Path, isolation: Isolation) -> Path:
@@ -332,9 +373,19 @@ def best_available() -> str | None:
         probe = command(isolation, [sys.executable, "-c", _PROBE], scratch)
         try:
             result = subprocess.run(probe, capture_output=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, subprocess.TimeoutExpired) as error:
+            _PROBE_FAILURE[:] = [f"bubblewrap did not run ({error})"]
             return None
-    return mode if result.returncode == 0 else None
+    if result.returncode:
+        said = result.stderr.decode(errors="replace").strip().splitlines()
+        _PROBE_FAILURE[:] = [f"bubblewrap is installed, but {inside_path(sys.executable)} -c ... exited with code "
+                             f"{result.returncode} inside it" + (f": {said[-1][:300]}" if said else "")]
+        return None
+    return mode
+
+
+#: Why the last probe of :func:`best_available` failed, when bubblewrap is installed.
+_PROBE_FAILURE: list[str] = []
 
 
 _PROBE = """
@@ -359,10 +410,14 @@ def choose(allow_network: bool = False, allow_none: bool = False) -> Isolation:
     mode = best_available()
     if mode is None:
         if not allow_none:
+            if _PROBE_FAILURE:
+                fix = f"{_PROBE_FAILURE[0]}. Make that command run inside the sandbox"
+            else:
+                fix = ("bubblewrap (bwrap) is missing or namespaces are not allowed. Install it (Debian/Ubuntu: "
+                       "apt-get install bubblewrap; run as root or allow unprivileged user namespaces)")
             raise IsolationUnavailable(
-                "this host cannot isolate student code: bubblewrap (bwrap) is missing or namespaces are not allowed. "
-                "Install it (Debian/Ubuntu: apt-get install bubblewrap; run as root or allow unprivileged user "
-                "namespaces), or pass --no-isolation to grade anyway: student code could then read the grader's "
-                "references, the solutions and the other submissions (see docs/grading.md).")
+                f"this host cannot isolate student code: {fix}, or pass --no-isolation to grade anyway: student code "
+                "could then read the grader's references, the solutions and the other submissions (see "
+                "docs/grading.md).")
         return Isolation(NONE, allow_network)
     return Isolation(mode, allow_network)

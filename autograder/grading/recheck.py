@@ -32,17 +32,9 @@ For one repaired submission it
 from __future__ import annotations
 
 import ast
-import atexit
-import itertools
 import json
-import os
 import pickle
-import select
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,25 +44,23 @@ import numpy as np
 from selfsup.checks import MODULES
 from selfsup.checks._core import STRICT_SEED, CheckFailed, conform, plain
 
-from .. import judges
+from .. import judges, source
 from . import sandbox
-from .isolation import Isolation, command, environment, make_scratch
-from .limits import Limits, kill_tree, launcher
-from .resources import Budget, new_group, tree_cpu_seconds, tree_size, waiting_seconds
+from .isolation import Isolation
+from .limits import Limits
+from .record import Replay, Verdict
+from .zygote import Zygote, zygote
+from .resources import Budget
 
-STARTUP_TIMEOUT = 120.0   # CPU seconds for a fresh Python to import torch (wall-clock backstop: resources)
 MAX_ATTEMPTS = 5
 #: Failures of the grader's own machinery (a zygote that did not start or died before the cells
 #: ran, a job starved of CPU) tolerated per submission before it is given up as an error.
 MACHINERY_RETRIES = 2
 MAX_REPLY_BYTES = 64 * 2**20
 COMMON_CONTEXT = "import torch\nSEED = 0\nDEVICE = torch.device('cpu')\n"
-#: Where the runner and its preload lie inside the sandbox.
-RUNNER = Path("/opt/selfsup-recheck")
 #: The inputs of the notebook's own test cell: the public check's and the hidden test's.
 REPLAY_SEEDS = (None, STRICT_SEED)
 
-PASS, FAIL, TIMEOUT, CRASH, UNCHECKED = "pass", "fail", "timeout", "crash", "unchecked"
 
 
 @dataclass(frozen=True)
@@ -78,37 +68,37 @@ class Outcome:
     """The re-check's result for one test cell.
 
     Attributes:
-        status: ``pass``, ``fail``, ``timeout``, ``crash`` or ``unchecked``.
+        status: the verdict's kind.
         message: the verdict, naming the likely mistake.
-        replay: the notebook's own test replayed in the re-check: ``pass``, ``fail`` (its judge
-            rejects the outputs), ``raised`` (the code raised, or sent outputs that are not what
-            the exercise returns), ``error`` (it hung, crashed, or used a name that the exercise
-            cells do not define) or ``not run``.
+        replay: the notebook's own test replayed in the re-check (see :class:`.record.Replay`).
         replay_message: the replay's verdict.
     """
 
-    status: str
+    status: Verdict
     message: str
-    replay: str = "not run"
+    replay: Replay = Replay.NOT_RUN
     replay_message: str = ""
+
+    def __post_init__(self):  # the JSON words are accepted too
+        object.__setattr__(self, "status", Verdict(self.status))
+        object.__setattr__(self, "replay", Replay(self.replay))
 
     @property
     def passed(self) -> bool:
-        return self.status == PASS
+        return self.status == Verdict.PASS
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> list[dict]:
     """The student's exercise cells (nbgrader solution code cells), in order, labelled by grade id."""
-    return [{"label": f"exercise cell '{c.metadata['nbgrader'].get('grade_id', '?')}'", "source": c.source}
-            for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    return [{"label": f"exercise cell '{source.role(c).grade_id or '?'}'", "source": c.source}
+            for c in source.cells_of(nb, "solution", "code")]
 
 
 def release_imports(release: nbformat.NotebookNode) -> str:
     """The top-level import statements of the release notebook's own code cells (trusted)."""
     lines = []
     for cell in release.cells:
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("solution"):
+        if cell.cell_type != "code" or source.role(cell).kind == "solution":
             continue
         try:
             tree = ast.parse(cell.source)
@@ -131,188 +121,6 @@ def preload_for(notebooks: dict[str, nbformat.NotebookNode]) -> str:
         lines += release_imports(release).splitlines()
         lines += getattr(MODULES.get(assignment), "WARM_UP", "").splitlines()
     return "\n".join(dict.fromkeys(line for line in lines if line.strip())) + "\n"
-
-
-def _environment(scratch: Path, isolation: Isolation) -> dict[str, str]:
-    """The zygote's (and so its children's) environment: the allow-list of :func:`.isolation.environment`."""
-    return environment(isolation, scratch, threads=1)
-
-
-# ---------------------------------------------------------------------------- the zygote
-class Zygote:
-    """A running sandbox zygote: one per worker and set of limits, reused for every submission.
-
-    Every job gets a fresh child; after each job the child's processes are gone and the
-    scratch folder is emptied, so nothing one student's code wrote reaches the next one.
-    """
-
-    _jobs = itertools.count(1)
-
-    def __init__(self, limits: Limits, isolation: Isolation, preload: str, workdir: Path | None = None):
-        self.limits, self.isolation = limits, isolation
-        self.dir = Path(tempfile.mkdtemp(prefix="sandbox-", dir=workdir))
-        runner = self.dir / "runner"
-        runner.mkdir()
-        shutil.copy(Path(sandbox.__file__), runner / "sandbox.py")
-        (runner / "preload.py").write_text(preload, encoding="utf-8")
-        for path in (self.dir, runner, runner / "sandbox.py", runner / "preload.py"):
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        self.scratch = make_scratch(self.dir / "scratch", isolation)
-        inside = RUNNER if isolation.isolated else runner
-        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.control.settimeout(30)  # a send to a zygote that stopped reading fails instead of blocking
-        script = [sys.executable, "-I", str(inside / "sandbox.py"), str(inside / "preload.py"), str(theirs.fileno()),
-                  "drop-user" if isolation.drops_user else "keep-user"]
-        env = _environment(self.scratch, isolation)
-        self.group = new_group("zygote")  # a CPU share and a process cap for the zygote and its children
-        cmd = launcher(command(isolation, script, self.scratch, read_only=((runner, RUNNER),), private_tmp=False,
-                               zygote=True, env=env), limits, self.group)
-        with open(self.dir / "stderr.txt", "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                         cwd=self.scratch, env=env, start_new_session=True,
-                                         pass_fds=[theirs.fileno()])
-        theirs.close()
-        ready = self._message(Budget(STARTUP_TIMEOUT, self.cpu_seconds, lambda: 0.0))  # CPU seconds: a busy
-        # machine slows the start, it does not fail it (a start that fails is retried: _run)
-        if not ready or not ready.get("ready"):
-            detail = (self.dir / "stderr.txt").read_text(errors="replace")[-800:]
-            self.close()
-            raise RuntimeError(f"the re-check sandbox did not start: {detail}")
-        self.zygote = self._find_zygote()
-        self.idle_size = tree_size(self.proc.pid)  # bubblewrap and the zygote
-
-    def _find_zygote(self):
-        import psutil
-
-        for proc in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                cmdline = proc.cmdline()
-                if cmdline[:1] == [os.path.abspath(sys.executable)] and any(p.endswith("sandbox.py") for p in cmdline):
-                    return proc  # not bubblewrap, whose command line names the runner too
-            except psutil.Error:
-                continue
-        return psutil.Process(self.proc.pid)
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds used by this sandbox so far (its control group, else its processes)."""
-        used = self.group.cpu_seconds() if self.group is not None else None
-        return tree_cpu_seconds(self.proc.pid) if used is None else used
-
-    def budget(self, seconds: float) -> Budget:
-        """A time limit of ``seconds`` in CPU seconds of this sandbox's running job (:mod:`.resources`)."""
-        job = []  # found on first use: the zygote may not have forked the job's process yet
-
-        def pid() -> int | None:
-            if not job:
-                job.extend(filter(None, [self._job_process()]))
-            return job[0].pid if job else None
-
-        return Budget(seconds, self.cpu_seconds, lambda: waiting_seconds(pid()),
-                      lambda: tree_size(self.proc.pid) - self.idle_size - 1)  # the job's own processes
-
-    def _job_process(self):
-        """The running job's process (the zygote's child), or None."""
-        import psutil
-
-        try:
-            children = self.zygote.children()
-        except psutil.Error:
-            return None
-        return children[0] if children else None
-
-    def _message(self, deadline: float | Budget, sock: socket.socket | None = None) -> dict | None:
-        sock = sock or self.control
-        if isinstance(deadline, Budget):
-            if not deadline.wait(sock):
-                return None
-        elif deadline - time.monotonic() <= 0 or not select.select([sock], [], [], deadline - time.monotonic())[0]:
-            return None
-        try:
-            message, fds = sandbox.receive_message(sock)
-        except OSError:
-            return None
-        for fd in fds:
-            os.close(fd)
-        return message
-
-    def alive(self) -> bool:
-        """The zygote itself still runs (a student's child may have killed it: it has the same user)."""
-        import psutil
-
-        try:
-            return self.proc.poll() is None and self.zygote.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
-
-    def kill_job(self) -> None:
-        """Kill the running child (and what it started); the zygote then reports the job done."""
-        import psutil
-
-        try:
-            for proc in self.zygote.children(recursive=True):
-                proc.kill()
-        except psutil.Error:
-            pass
-
-    def start_job(self) -> tuple[int, socket.socket]:
-        """A fresh child; returns the job number and the grader's end of its channel."""
-        number = next(self._jobs)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ours.settimeout(30)
-        try:
-            sandbox.send_message(self.control, {"job": number}, (theirs.fileno(),))
-        finally:
-            theirs.close()
-        return number, ours
-
-    def end_job(self, number: int, channel: socket.socket) -> None:
-        """Tell the child to stop, wait until the zygote has reaped it, and empty the scratch folder."""
-        try:
-            sandbox.send_message(channel, {"end": True})
-        except OSError:
-            pass
-        channel.close()
-        deadline = time.monotonic() + 30
-        while True:
-            message = self._message(deadline)
-            if message is None:
-                self.kill_job()
-                message = self._message(time.monotonic() + 10)
-                if message is None:
-                    self.close()
-                    return
-            if message.get("done") == number:
-                break
-        make_scratch(self.scratch, self.isolation)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            kill_tree(self.proc.pid)
-            self.proc.wait()
-        if self.group is not None:
-            self.group.close()
-        self.control.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-_ZYGOTES: dict[tuple, Zygote] = {}
-
-
-def zygote(limits: Limits, isolation: Isolation, preload: str, workdir: Path | None = None) -> Zygote:
-    """The sandbox zygote for these settings, started on first use and kept until this process exits."""
-    key = (limits.memory_mb, limits.file_mb, isolation, preload)
-    current = _ZYGOTES.get(key)
-    if current is None or not current.alive():
-        if not _ZYGOTES:
-            atexit.register(shutdown)
-        current = _ZYGOTES[key] = Zygote(limits, isolation, preload, workdir)
-    return current
-
-
-def shutdown() -> None:
-    """Stop every sandbox zygote of this process."""
-    while _ZYGOTES:
-        _ZYGOTES.popitem()[1].close()
 
 
 # ---------------------------------------------------------------------------- one job
@@ -489,12 +297,11 @@ def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.Notebo
         replay: test cells whose in-notebook test passed: if one fails here, the notebook's own
             test is replayed (see the module docstring).
     """
-    tests = [c.metadata["nbgrader"]["grade_id"] for c in release.cells
-             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [source.role(c).grade_id for c in source.cells_of(release, "tests", "code")]
     exercises = {e.test: e for e in judges.exercises(assignment)}
     if not exercises:
-        return {t: Outcome(UNCHECKED, f"not re-checked: the checks do not know {assignment}") for t in tests}
-    results = {t: Outcome(UNCHECKED, "not re-checked: no exercise of the checks has this test cell") for t in tests
+        return {t: Outcome(Verdict.UNCHECKED, f"not re-checked: the checks do not know {assignment}") for t in tests}
+    results = {t: Outcome(Verdict.UNCHECKED, "not re-checked: no exercise of the checks has this test cell") for t in tests
                if t not in exercises}
     checked = [t for t in tests if t in exercises]
     header = {"prelude": prelude_of(assignment, release), "cells": exercise_cells(nb),
@@ -522,7 +329,7 @@ def recheck(assignment: str, nb: nbformat.NotebookNode, release: nbformat.Notebo
         verdicts = ask(again)
         for t in dict.fromkeys(t for t, _, _ in again):
             failed = [verdicts[(t, "replay", s)] for s in REPLAY_SEEDS if not verdicts[(t, "replay", s)][0].passed]
-            kind = "pass" if not failed else failed[0][1]
+            kind = Replay.PASS if not failed else failed[0][1]
             results[t] = Outcome(results[t].status, results[t].message, kind, failed[0][0].message if failed else "")
     return {t: results[t] for t in tests}
 
@@ -592,18 +399,19 @@ def _replay(zyg: Zygote, test: str, recorded: dict, inputs: dict, module: str, l
 
 
 def _verdict(test: str, name: str, reply: Reply, inputs: dict, limits: Limits, problems: list[str],
-             reference: bool = True) -> tuple[Outcome, str]:
+             reference: bool = True) -> tuple[Outcome, Replay]:
     """The outcome of one reply, and how a replay of the notebook's test that ended this way is
     described (see :attr:`Outcome.replay`): ``fail`` when the judge decided, ``raised`` when the code
     raised or sent malformed outputs, ``error`` otherwise."""
     if reply.kind == "ok":
         verdict = judges.judged(test, reply.outputs, inputs, reference=reference)
-        return Outcome(PASS if verdict.passed else FAIL, verdict.message), "fail"
+        return Outcome(Verdict.PASS if verdict.passed else Verdict.FAIL, verdict.message), Replay.FAIL
     if reply.kind == "timeout":
-        return Outcome(TIMEOUT, f"[{name}] the re-check took longer than {limits.recheck_timeout:.0f} s."), "error"
+        return (Outcome(Verdict.TIMEOUT, f"[{name}] the re-check took longer than {limits.recheck_timeout:.0f} s."),
+                Replay.ERROR)
     if reply.kind == "crash":
-        return Outcome(CRASH, reply.message or f"[{name}] the re-check process died (os._exit, a crash, or the "
-                                               "memory limit)."), "error"
+        return Outcome(Verdict.CRASH, reply.message or f"[{name}] the re-check process died (os._exit, a crash, or "
+                                                       "the memory limit)."), Replay.ERROR
     hint = f" ({problems[0]})" if problems and reply.missing else ""
     explained = reply.missing or "raised NameError" in reply.message  # a name defined outside the exercise cells
-    return Outcome(FAIL, reply.message + hint), "error" if explained else "raised"
+    return Outcome(Verdict.FAIL, reply.message + hint), Replay.ERROR if explained else Replay.RAISED

@@ -39,10 +39,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .markup import inline
+from .record import LISTED_FLAGS, ExerciseResult, FlagKind, Status, all_passed, scored
 
 SECRET_ENV = "AUTOGRADER_SECRET"
 KEY_FILE = ".grading-key"
-STATUSES = ("graded", "repaired", "unreadable", "unrecognised", "error")
+STATUSES = tuple(Status)
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -112,10 +113,6 @@ def load_records(out: Path, key: bytes) -> tuple[dict[str, dict], list[str]]:
 
 
 # ---------------------------------------------------------------------------- outputs
-def _graded(records: list[dict]) -> list[dict]:
-    return [r for r in records if r["status"] in ("graded", "repaired")]
-
-
 def grades_csv(records: list[dict], written: dict | None = None) -> str:
     """One row per student; columns ``assignment/test`` for every autograded test cell seen and
     ``assignment/question`` for every written question.
@@ -128,7 +125,7 @@ def grades_csv(records: list[dict], written: dict | None = None) -> str:
     from .written import for_record, totals
 
     columns: dict[str, list[str]] = {}
-    for r in _graded(records):
+    for r in scored(records):
         columns.setdefault(r["assignment"], [])
         for name in list(r["exercises"]) + list(r.get("manual", {})):
             if name not in columns[r["assignment"]]:
@@ -137,7 +134,7 @@ def grades_csv(records: list[dict], written: dict | None = None) -> str:
     for assignment in sorted(columns):
         header += [f"{assignment}/{t}" for t in columns[assignment]] + [f"{assignment}/total", f"{assignment}/flags"]
     rows: dict[str, dict] = defaultdict(dict)
-    for r in sorted(_graded(records), key=lambda r: (r["student"], r["assignment"], r["key"])):
+    for r in sorted(scored(records), key=lambda r: (r["student"], r["assignment"], r["key"])):
         entries = for_record(written or {}, r)
         points, maximum, pending = totals(entries)
         row = rows[r["student"]]
@@ -150,7 +147,7 @@ def grades_csv(records: list[dict], written: dict | None = None) -> str:
         for question, entry in entries.items():
             row[f"{r['assignment']}/{question}"] = entry["points"]
         row[f"{r['assignment']}/total"] = r["total"] + points
-        row[f"{r['assignment']}/flags"] = len([f for f in r["flags"] if f["kind"] == "tampering"])
+        row[f"{r['assignment']}/flags"] = len([f for f in r["flags"] if f["kind"] == FlagKind.TAMPERING])
     return write_rows(header, [rows[student] for student in sorted(rows)])
 
 
@@ -162,14 +159,14 @@ def _pattern(message: str) -> str:
 
 def summary(records: list[dict], top: int = 5) -> dict:
     """The class summary: statuses, per-exercise pass rates and common failures, repairs, flags."""
-    graded = _graded(records)
+    graded = scored(records)
     per_exercise: dict[str, dict] = {}
     for r in graded:
         for test, ex in r["exercises"].items():
             entry = per_exercise.setdefault(f"{r['assignment']}/{test}", {"graded": 0, "passed": 0, "failures": Counter(),
                                                                         "examples": {}})
             entry["graded"] += 1
-            if ex["status"] == "pass" or (ex["status"] == "unchecked" and ex["points"] >= ex["max"]):
+            if ExerciseResult.from_json(ex).full_marks:
                 entry["passed"] += 1
             else:
                 key = _pattern(ex["message"])
@@ -189,9 +186,9 @@ def summary(records: list[dict], top: int = 5) -> dict:
         "repairs": dict(sorted(Counter(rep["kind"] for r in graded for rep in r.get("repairs", [])).items())),
         "flags": [{"student": r["student"], "assignment": r["assignment"], "file": r["key"], **f}
                   for r in sorted(graded, key=lambda r: (r["student"], r["key"])) for f in r["flags"]
-                  if f["kind"] in ("tampering", "duplicate")],
+                  if f["kind"] in LISTED_FLAGS],
         "not_graded": [{"file": r["key"], "status": r["status"], "reason": r.get("reason", "")}
-                       for r in records if r["status"] not in ("graded", "repaired")],
+                       for r in records if not Status(r["status"]).scored],
     }
 
 
@@ -255,3 +252,19 @@ def rewrite_outputs(out: Path) -> None:
     out = Path(out)
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     _write_grades_and_summary(out, data["submissions"], data.get("meta", {}))
+
+
+def console_report(records: list[dict], out: Path, strict: bool, quiet: bool) -> int:
+    """Print what a ``grade`` or ``merge`` run did; the exit code (``strict``: 1 unless every file was
+    graded and every exercise passed)."""
+    graded = scored(records)
+    tampering = sum(1 for r in graded for f in r["flags"] if f["kind"] == FlagKind.TAMPERING)
+    if not quiet:
+        statuses = Counter(r["status"] for r in records)
+        print(f"{len(records)} file(s): " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+        for r in sorted(graded, key=lambda r: (r["student"], r["assignment"])):
+            print(f"  {r['student']:24s} {r['assignment']:20s} {r['total']:g}/{r['max']:g}")
+        if tampering:
+            print(f"{tampering} exercise(s) flagged as possible tampering: see {Path(out) / 'summary.md'}")
+        print(f"outputs in {out}: grades.csv, results.json, summary.md, feedback/")
+    return 0 if not strict or all_passed(records) else 1

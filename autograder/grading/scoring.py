@@ -22,68 +22,66 @@ from __future__ import annotations
 
 import nbformat
 
+from .. import source
 from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
-from .recheck import PASS, UNCHECKED, Outcome
+from .recheck import Outcome
+from .record import ExerciseResult, Flag, FlagKind, InKernel, Replay, Verdict
 
 
 def graded_cells(release: nbformat.NotebookNode) -> tuple[dict[str, float], dict[str, float]]:
     """``({test cell id: points}, {answer cell id: points})`` of a release notebook, in order."""
-    tests, answers = {}, {}
-    for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            (answers if meta.get("solution") else tests)[meta["grade_id"]] = float(meta.get("points", 0))
-    return tests, answers
+    graded = source.graded_cells(release)
+    return ({g.grade_id: g.points for g in graded if g.kind == "tests"},
+            {g.grade_id: g.points for g in graded if g.kind == "answer"})
 
 
-def in_kernel_results(autograded: nbformat.NotebookNode | None, scores: dict | None) -> dict[str, str]:
-    """What the in-kernel pass said per test cell: ``pass``, ``fail``, ``not run`` or ``unavailable``."""
+def in_kernel_results(autograded: nbformat.NotebookNode | None, scores: dict | None) -> dict[str, InKernel]:
+    """What the in-kernel pass said per test cell (a cell missing here was :attr:`InKernel.UNAVAILABLE`)."""
     if autograded is None or scores is None:
         return {}
     out = {}
     for cell in autograded.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = source.role(cell).grade_id
         if gid not in scores or cell.cell_type != "code":
             continue
         enames = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
         score = scores[gid]
         if enames & {NOT_RUN}:
-            out[gid] = "not run"
+            out[gid] = InKernel.NOT_RUN
         elif score.max_score > 0 and score.score >= score.max_score:
-            out[gid] = "pass"
+            out[gid] = InKernel.PASS
         else:
-            out[gid] = "timeout" if enames & {TIMEOUT, KERNEL_DIED} else "fail"
+            out[gid] = InKernel.TIMEOUT if enames & {TIMEOUT, KERNEL_DIED} else InKernel.FAIL
     return out
 
 
 def combine(tests: dict[str, float], outcomes: dict[str, Outcome], in_kernel: dict[str, str],
             in_kernel_points: dict[str, float]) -> tuple[dict[str, dict], list[dict]]:
-    """Per test cell ``{points, max, status, message, in_kernel}`` and the flags of a submission."""
+    """Per test cell its :class:`.ExerciseResult` and the :class:`.Flag` s of a submission (JSON forms)."""
     exercises, flags = {}, []
     for test, maximum in tests.items():
-        outcome = outcomes.get(test, Outcome(UNCHECKED, "not re-checked"))
-        kernel = in_kernel.get(test, "unavailable")
-        if outcome.status == UNCHECKED:
+        outcome = outcomes.get(test, Outcome(Verdict.UNCHECKED, "not re-checked"))
+        kernel = InKernel(in_kernel.get(test, InKernel.UNAVAILABLE))
+        if outcome.status == Verdict.UNCHECKED:
             points = float(in_kernel_points.get(test, 0.0))
-            flags.append({"kind": "not_rechecked", "exercise": test,
-                          "message": f"{test}: {outcome.message}; the points come from the in-notebook test only"})
+            flags.append(Flag(FlagKind.NOT_RECHECKED, f"{test}: {outcome.message}; the points come from the "
+                                                      "in-notebook test only", test))
         else:
             points = maximum if outcome.passed else 0.0
-        if kernel == "pass" and outcome.status not in (PASS, UNCHECKED):
-            if outcome.replay in ("fail", "raised"):
-                what = "fail that very test" if outcome.replay == "fail" else "raise or return malformed outputs in that very test"
-                flags.append({"kind": "tampering", "exercise": test,
-                              "message": f"{test}: possible tampering: the test passed inside the notebook, but the "
-                                         f"same exercise cells {what}, on the same inputs, in the "
-                                         f"re-check ({outcome.replay_message})"})
+        if kernel == InKernel.PASS and outcome.status not in (Verdict.PASS, Verdict.UNCHECKED):
+            if outcome.replay.evidence:
+                what = ("fail that very test" if outcome.replay == Replay.FAIL
+                        else "raise or return malformed outputs in that very test")
+                flags.append(Flag(FlagKind.TAMPERING, f"{test}: possible tampering: the test passed inside the "
+                                                      f"notebook, but the same exercise cells {what}, on the same "
+                                                      f"inputs, in the re-check ({outcome.replay_message})", test))
             else:
-                flags.append({"kind": "difference", "exercise": test,
-                              "message": f"{test}: the test inside the notebook passed, but the re-check, which "
-                                         f"probes further, did not: {outcome.message}"})
-        elif kernel in ("fail", "timeout") and outcome.passed:
-            flags.append({"kind": "disagreement", "exercise": test,
-                          "message": f"{test}: the test failed inside the notebook but the re-check passed; points "
-                                     "given (an error elsewhere in the notebook, output on stderr, or a time-out?)"})
-        exercises[test] = {"points": points, "max": maximum, "status": outcome.status, "message": outcome.message,
-                           "in_kernel": kernel}
-    return exercises, flags
+                flags.append(Flag(FlagKind.DIFFERENCE, f"{test}: the test inside the notebook passed, but the "
+                                                       f"re-check, which probes further, did not: {outcome.message}",
+                                  test))
+        elif kernel in (InKernel.FAIL, InKernel.TIMEOUT) and outcome.passed:
+            flags.append(Flag(FlagKind.DISAGREEMENT, f"{test}: the test failed inside the notebook but the re-check "
+                                                     "passed; points given (an error elsewhere in the notebook, "
+                                                     "output on stderr, or a time-out?)", test))
+        exercises[test] = ExerciseResult(points, maximum, Verdict(outcome.status), outcome.message, kernel).to_json()
+    return exercises, [f.to_json() for f in flags]

@@ -50,7 +50,7 @@ class Worker:
         self.preload = preload_for(self.releases)
 
     def close(self) -> None:
-        from .recheck import shutdown
+        from .zygote import shutdown
 
         shutdown()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -58,6 +58,7 @@ class Worker:
     def grade(self, job: dict, emit) -> dict:
         from .feedback import feedback_notebook, render_html
         from .recheck import recheck
+        from .record import Flag, FlagKind, InKernel
         from .report import atomic_write
         from .scoring import combine, graded_cells, in_kernel_results
         from .written import for_record
@@ -82,12 +83,12 @@ class Worker:
         started = time.monotonic()
         in_kernel = in_kernel_results(autograded, scores)
         outcomes = recheck(assignment, nb, release, record["probe_seed"], self.limits, self.isolation, self.workdir,
-                           preload=self.preload, replay=tuple(t for t, r in in_kernel.items() if r == "pass"))
+                           preload=self.preload, replay=tuple(t for t, r in in_kernel.items() if r == InKernel.PASS))
         recheck_seconds = time.monotonic() - started
         points = {k: s.score for k, s in (scores or {}).items()}
         exercises, flags = combine(tests, outcomes, in_kernel, points)
         if note:
-            flags.append({"kind": "in_kernel", "exercise": None, "message": f"in-notebook pass: {note}"})
+            flags.append(Flag(FlagKind.IN_KERNEL, f"in-notebook pass: {note}").to_json())
         result = {
             "exercises": exercises, "flags": flags, "manual": {a: {"max": p} for a, p in answers.items()},
             "total": sum(e["points"] for e in exercises.values()), "max": sum(tests.values()),

@@ -22,7 +22,6 @@ export leaves that student's total for the assignment blank. It never counts as 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import math
 import re
@@ -31,6 +30,8 @@ from pathlib import Path
 import nbformat
 
 from .. import course as course_mod
+from .markup import inline
+from .record import scored
 from . import sheets
 
 SHEET_COLUMNS = ("student", "assignment", "question", "max_points", "points", "comment")
@@ -58,7 +59,7 @@ def graded_submissions(grades_dir: Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"{grades_dir} has no results.json: is it the --out folder of a grade run?")
     data = json.loads(path.read_text(encoding="utf-8"))
-    return [r for r in data.get("submissions", []) if r.get("status") in ("graded", "repaired")]
+    return scored(data.get("submissions", []))
 
 
 def _maxima(submissions: list[dict]) -> dict[tuple[str, str], dict[str, float]]:
@@ -186,12 +187,6 @@ def _dumps(scores: dict, names: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- rendering
-def plain_markdown(text: str) -> str:
-    """``text`` as literal Markdown: HTML escaped, Markdown punctuation backslashed, on one line."""
-    text = html.escape(" ".join(str(text).split()), quote=False)
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", text)
-
-
 def points_text(entry: dict) -> str:
     """``1.5 / 2`` or ``not graded yet``."""
     return NOT_GRADED if entry["points"] is None else f"{entry['points']:g} / {entry['max']:g}"
@@ -203,7 +198,7 @@ def feedback_line(question: str, entry: dict) -> str:
     if entry["points"] is None:
         line += f" ({entry['max']:g} points)"
     if entry.get("comment"):
-        line += f" - {plain_markdown(entry['comment'])}"
+        line += f" - {inline(entry['comment'])}"
     return line
 
 
